@@ -1,0 +1,404 @@
+//! The proxy-wasm shell: the only place that talks to the host. Callbacks
+//! gather input, call the engine, and apply its [`Step`] in one place
+//! ([`Http::apply`]). Host calls go through `hostcalls::*`, which return
+//! `Result`: a host error is logged and turned into a refusal, never a trap.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use specguard_policy::model::{HeaderMode, Mode};
+
+use crate::engine::{Engine, Exchange, RequestHead, Step};
+use crate::problem::Reject;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+fn log(level: LogLevel, msg: &str) {
+    let _ = hostcalls::log(level, msg);
+}
+
+/// Counters by name, defined on first use.
+#[derive(Default)]
+struct Metrics {
+    ids: HashMap<String, u32>,
+}
+
+impl Metrics {
+    fn inc(&mut self, name: &str) {
+        let id = match self.ids.get(name) {
+            Some(id) => *id,
+            None => match hostcalls::define_metric(MetricType::Counter, name) {
+                Ok(id) => {
+                    self.ids.insert(name.to_string(), id);
+                    id
+                }
+                Err(e) => {
+                    log(
+                        LogLevel::Warn,
+                        &format!("specguard: cannot define metric {name}: {e:?}"),
+                    );
+                    return;
+                }
+            },
+        };
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+/// Metric-name-safe rendering of an operation id (dots separate tags).
+fn tag(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The policy class a refusal code belongs to (the `class` label).
+fn class_of(code: &str) -> &'static str {
+    match code {
+        "not-found" | "method-not-allowed" => "shadow",
+        "payload-too-large" | "json-limit" => "limits",
+        "upstream-response-invalid" => "response",
+        "no-policy" => "config",
+        _ => "validation",
+    }
+}
+
+#[derive(Default)]
+struct Root {
+    engine: Option<Rc<Engine>>,
+    metrics: Rc<RefCell<Metrics>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _size: usize) -> bool {
+        log(
+            LogLevel::Info,
+            &format!(
+                "specguard {} ({}) starting",
+                env!("CARGO_PKG_VERSION"),
+                option_env!("SPECGUARD_GIT_SHA").unwrap_or("unknown commit")
+            ),
+        );
+        true
+    }
+
+    fn on_configure(&mut self, size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                log(LogLevel::Critical, "specguard: no plugin configuration; a policy is required (refusing the config)");
+                return false;
+            }
+            Err(e) => {
+                log(
+                    LogLevel::Critical,
+                    &format!("specguard: cannot read plugin configuration: {e:?}"),
+                );
+                return false;
+            }
+        };
+        match Engine::from_json(&bytes) {
+            Ok(engine) => {
+                let p = &engine.policy;
+                log(
+                    LogLevel::Info,
+                    &format!(
+                        "specguard: policy loaded: {} {} from {}: {} operations, {} schemas, request headers {:?}",
+                        p.info.title,
+                        p.info.api_version,
+                        p.info.source,
+                        p.operations.len(),
+                        p.schemas.len(),
+                        p.host.request_headers
+                    ),
+                );
+                self.engine = Some(Rc::new(engine));
+                true
+            }
+            Err(e) => {
+                log(
+                    LogLevel::Critical,
+                    &format!("specguard: policy refused: {e}"),
+                );
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http {
+            engine: self.engine.clone(),
+            metrics: self.metrics.clone(),
+            ex: Exchange::default(),
+            refused: false,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Http {
+    engine: Option<Rc<Engine>>,
+    metrics: Rc<RefCell<Metrics>>,
+    ex: Exchange,
+    /// A local reply was sent; later callbacks do nothing.
+    refused: bool,
+}
+
+impl Context for Http {}
+
+impl Http {
+    fn endpoint(&self) -> String {
+        match (&self.engine, self.ex.op) {
+            (Some(e), Some(_)) => tag(e.operation_id(&self.ex).unwrap_or("_unknown")),
+            _ => "_shadow".to_string(),
+        }
+    }
+
+    /// Records what monitor mode let through.
+    fn flush_monitored(&mut self) {
+        if self.ex.monitored.is_empty() {
+            return;
+        }
+        let endpoint = self.endpoint();
+        for r in std::mem::take(&mut self.ex.monitored) {
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "specguard: monitor: would refuse {} {} on {endpoint}: {}",
+                    r.status, r.code, r.detail
+                ),
+            );
+            self.metrics.borrow_mut().inc(&format!(
+                "specguard.endpoint={endpoint}.class={}.code={}.monitored",
+                class_of(r.code),
+                r.code
+            ));
+        }
+    }
+
+    /// Applies one engine step; the single place verdicts take effect.
+    fn apply(&mut self, step: Step, hold: bool) -> Action {
+        self.flush_monitored();
+        match step {
+            Step::Continue => {
+                if hold {
+                    Action::Pause
+                } else {
+                    Action::Continue
+                }
+            }
+            Step::Rewrite(body) => {
+                if let Err(e) =
+                    hostcalls::set_buffer(BufferType::HttpResponseBody, 0, usize::MAX, &body)
+                {
+                    log(
+                        LogLevel::Error,
+                        &format!("specguard: cannot rewrite response body: {e:?}"),
+                    );
+                    return self.refuse(Reject::new(
+                        502,
+                        "upstream-response-invalid",
+                        "response rewrite failed",
+                    ));
+                }
+                Action::Continue
+            }
+            Step::Deny(r) => self.refuse(r),
+        }
+    }
+
+    fn refuse(&mut self, r: Reject) -> Action {
+        let endpoint = self.endpoint();
+        log(
+            LogLevel::Info,
+            &format!(
+                "specguard: refused {} {} on {endpoint}: {}",
+                r.status, r.code, r.detail
+            ),
+        );
+        self.metrics.borrow_mut().inc(&format!(
+            "specguard.endpoint={endpoint}.class={}.code={}.denied",
+            class_of(r.code),
+            r.code
+        ));
+        self.refused = true;
+        let body = r.body();
+        if let Err(e) = hostcalls::send_http_response(u32::from(r.status), r.headers(), Some(&body))
+        {
+            log(
+                LogLevel::Error,
+                &format!("specguard: cannot send refusal: {e:?}"),
+            );
+        }
+        Action::Pause
+    }
+
+    fn hold_mode(&self) -> bool {
+        self.engine
+            .as_ref()
+            .is_some_and(|e| e.policy.host.request_headers == HeaderMode::Hold)
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(engine) = self.engine.clone() else {
+            // Fail closed: no policy, no traffic.
+            return self.refuse(Reject::new(503, "no-policy", "no policy loaded"));
+        };
+        let headers = match hostcalls::get_map(MapType::HttpRequestHeaders) {
+            Ok(h) => h,
+            Err(e) => {
+                return self.refuse(Reject::new(
+                    400,
+                    "bad-request",
+                    format!("cannot read request headers: {e:?}"),
+                ))
+            }
+        };
+        let mut head = RequestHead::default();
+        for (k, v) in headers {
+            match k.as_str() {
+                ":method" => head.method = v,
+                ":path" => head.path = v,
+                _ => head.headers.push((k, v)),
+            }
+        }
+        let (ex, step) = engine.request_headers(&head, !end_of_stream);
+        self.ex = ex;
+        // Holding headers until the body is checked keeps a refused body from
+        // ever reaching the upstream. Only with the host's
+        // allow_on_headers_stop_iteration (policy host mode `hold`); without
+        // it a Pause here stalls the stream until Envoy's timeout.
+        let hold = self.ex.wants_request_body && self.hold_mode();
+        self.apply(step, hold)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.refused || !self.ex.wants_request_body {
+            return Action::Continue;
+        }
+        let Some(engine) = self.engine.clone() else {
+            return Action::Continue;
+        };
+        if let Step::Deny(r) = engine.request_body_size(&mut self.ex, body_size as u64) {
+            return self.refuse(r);
+        }
+        if !end_of_stream {
+            // Buffer until the whole body is here.
+            return Action::Pause;
+        }
+        let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(e) => {
+                return self.refuse(Reject::new(
+                    400,
+                    "bad-request",
+                    format!("cannot read request body: {e:?}"),
+                ))
+            }
+        };
+        let step = engine.request_body(&mut self.ex, &body);
+        self.apply(step, false)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if self.refused {
+            return Action::Continue;
+        }
+        let Some(engine) = self.engine.clone() else {
+            return Action::Continue;
+        };
+        let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse::<u16>().ok());
+        let Some(status) = status else {
+            return self.refuse(Reject::new(
+                502,
+                "upstream-response-invalid",
+                "response without a valid :status",
+            ));
+        };
+        let ct = hostcalls::get_map_value(MapType::HttpResponseHeaders, "content-type")
+            .ok()
+            .flatten();
+        let step = engine.response_headers(&mut self.ex, status, ct.as_deref(), !end_of_stream);
+        if self.ex.may_rewrite_response {
+            // The body may shrink when fields are removed; Envoy then sends it
+            // chunked instead of with a stale length.
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None);
+        }
+        // Hold the response headers while the body is checked so an invalid
+        // response can still be replaced by a clean 502.
+        let hold = self.ex.wants_response_body && self.hold_mode();
+        let action = self.apply(step, hold);
+        if !self.refused && !self.ex.wants_response_body {
+            self.count_allowed();
+        }
+        action
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.refused || !self.ex.wants_response_body {
+            return Action::Continue;
+        }
+        let Some(engine) = self.engine.clone() else {
+            return Action::Continue;
+        };
+        if let Step::Deny(r) = engine.response_body_size(&mut self.ex, body_size as u64) {
+            return self.refuse(r);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(e) => {
+                return self.refuse(Reject::new(
+                    502,
+                    "upstream-response-invalid",
+                    format!("cannot read response body: {e:?}"),
+                ))
+            }
+        };
+        let step = engine.response_body(&mut self.ex, &body);
+        let action = self.apply(step, false);
+        if !self.refused {
+            self.count_allowed();
+        }
+        action
+    }
+}
+
+impl Http {
+    fn count_allowed(&mut self) {
+        let endpoint = self.endpoint();
+        let mode = if self.ex.mode == Mode::Monitor {
+            "monitor"
+        } else {
+            "enforce"
+        };
+        self.metrics.borrow_mut().inc(&format!(
+            "specguard.endpoint={endpoint}.class={mode}.allowed"
+        ));
+    }
+}

@@ -1,0 +1,188 @@
+//! `specguard envoy-config`: a standalone Envoy bootstrap (JSON, which Envoy
+//! reads as YAML) with the specguard wasm filter in front of one upstream.
+//! The policy travels inline in the plugin configuration: a wasm VM cannot
+//! read files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+use specguard_policy::model::{HeaderMode, Policy};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Compiled policy (omit with --passthrough).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// The filter's .wasm file (path as Envoy will open it).
+    #[arg(
+        long,
+        default_value = "target/wasm32-wasip1/release/specguard_filter.wasm"
+    )]
+    wasm: String,
+    /// Listener address.
+    #[arg(long, default_value = "127.0.0.1:10000")]
+    listen: String,
+    /// Upstream address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    upstream: String,
+    /// Admin address.
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    admin: String,
+    /// No filter at all (baseline for benchmarks).
+    #[arg(long)]
+    passthrough: bool,
+    /// Write here instead of stdout.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+fn addr(s: &str) -> Result<Value, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not host:port"))?;
+    let port: u16 = port.parse().map_err(|_| format!("{s:?}: bad port"))?;
+    Ok(json!({"socket_address": {"address": host, "port_value": port}}))
+}
+
+fn build(args: &Args) -> Result<Value, String> {
+    let mut http_filters = Vec::new();
+    let mut route_timeouts = Vec::new();
+    if !args.passthrough {
+        let path = args
+            .policy
+            .as_ref()
+            .ok_or("--policy is required unless --passthrough")?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let policy =
+            Policy::from_json(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        for op in &policy.operations {
+            if let Some(ms) = op.limits.timeout_ms {
+                route_timeouts.push((op.method.clone(), op.path.clone(), ms));
+            }
+        }
+        // Minified: the policy rides inline in a string.
+        let compact = serde_json::to_string(&policy).map_err(|e| e.to_string())?;
+        http_filters.push(json!({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": "specguard",
+                    "root_id": "specguard",
+                    "vm_config": {
+                        "vm_id": "specguard",
+                        "runtime": "envoy.wasm.runtime.v8",
+                        "code": {"local": {"filename": args.wasm}}
+                    },
+                    "configuration": {
+                        "@type": "type.googleapis.com/google.protobuf.StringValue",
+                        "value": compact
+                    },
+                    // A filter that fails to load must not let traffic through.
+                    "failure_policy": "FAIL_CLOSED",
+                    // Lets on_http_request_headers hold the request until the body
+                    // is checked (policy host.request_headers = hold).
+                    "allow_on_headers_stop_iteration": policy.host.request_headers == HeaderMode::Hold
+                }
+            }
+        }));
+    }
+    http_filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+    }));
+    let mut routes: Vec<Value> = route_timeouts
+        .iter()
+        .map(|(method, path, ms)| {
+            let regex = format!(
+                "^{}(\\?.*)?$",
+                path.split('/')
+                    .map(|s| if s.starts_with('{') { "[^/]+".to_string() } else { regex_escape(s) })
+                    .collect::<Vec<_>>()
+                    .join("/")
+            );
+            json!({
+                "match": {"safe_regex": {"regex": regex}, "headers": [{"name": ":method", "string_match": {"exact": method}}]},
+                "route": {"cluster": "upstream", "timeout": format!("{}.{:03}s", ms / 1000, ms % 1000)}
+            })
+        })
+        .collect();
+    routes.push(json!({"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}));
+    Ok(json!({
+        "admin": {"address": addr(&args.admin)?},
+        "stats_config": {
+            // Turn specguard's dotted metric names into Prometheus labels.
+            "stats_tags": [
+                {"tag_name": "endpoint", "regex": "(\\.endpoint=([^.]+))"},
+                {"tag_name": "class", "regex": "(\\.class=([^.]+))"},
+                {"tag_name": "code", "regex": "(\\.code=([^.]+))"}
+            ]
+        },
+        "static_resources": {
+            "listeners": [{
+                "name": "specguard_listener",
+                "address": addr(&args.listen)?,
+                "filter_chains": [{
+                    "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": "ingress",
+                            // Resolve dot segments before anything matches on the path.
+                            "normalize_path": true,
+                            "route_config": {
+                                "name": "specguard_routes",
+                                "virtual_hosts": [{"name": "api", "domains": ["*"], "routes": routes}]
+                            },
+                            "http_filters": http_filters
+                        }
+                    }]
+                }]
+            }],
+            "clusters": [{
+                "name": "upstream",
+                "type": "STATIC",
+                "connect_timeout": "2s",
+                "load_assignment": {
+                    "cluster_name": "upstream",
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": addr(&args.upstream)?}}]}]
+                }
+            }]
+        }
+    }))
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    match build(args).and_then(|v| serde_json::to_string_pretty(&v).map_err(|e| e.to_string())) {
+        Ok(text) => match &args.output {
+            Some(p) => match std::fs::write(p, text + "\n") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", p.display());
+                    ExitCode::from(1)
+                }
+            },
+            None => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Test harness: a real Envoy and a recording upstream.
