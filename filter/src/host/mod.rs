@@ -42,7 +42,7 @@ impl Metrics {
                 Err(e) => {
                     log(
                         LogLevel::Warn,
-                        &format!("specguard: cannot define metric {name}: {e:?}"),
+                        &format!("cannot define metric {name}: {e:?}"),
                     );
                     return;
                 }
@@ -101,13 +101,16 @@ impl RootContext for Root {
         let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
             Ok(Some(b)) => b,
             Ok(None) => {
-                log(LogLevel::Critical, "specguard: no plugin configuration; a policy is required (refusing the config)");
+                log(
+                    LogLevel::Critical,
+                    "no plugin configuration; a policy is required (refusing the config)",
+                );
                 return false;
             }
             Err(e) => {
                 log(
                     LogLevel::Critical,
-                    &format!("specguard: cannot read plugin configuration: {e:?}"),
+                    &format!("cannot read plugin configuration: {e:?}"),
                 );
                 return false;
             }
@@ -118,7 +121,7 @@ impl RootContext for Root {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "specguard: policy loaded: {} {} from {}: {} operations, {} schemas, request headers {:?}",
+                        "policy loaded: {} {} from {}: {} operations, {} schemas, request headers {:?}",
                         p.info.title,
                         p.info.api_version,
                         p.info.source,
@@ -131,10 +134,7 @@ impl RootContext for Root {
                 true
             }
             Err(e) => {
-                log(
-                    LogLevel::Critical,
-                    &format!("specguard: policy refused: {e}"),
-                );
+                log(LogLevel::Critical, &format!("policy refused: {e}"));
                 false
             }
         }
@@ -182,7 +182,7 @@ impl Http {
             log(
                 LogLevel::Warn,
                 &format!(
-                    "specguard: monitor: would refuse {} {} on {endpoint}: {}",
+                    "monitor: would refuse {} {} on {endpoint}: {}",
                     r.status, r.code, r.detail
                 ),
             );
@@ -211,7 +211,7 @@ impl Http {
                 {
                     log(
                         LogLevel::Error,
-                        &format!("specguard: cannot rewrite response body: {e:?}"),
+                        &format!("cannot rewrite response body: {e:?}"),
                     );
                     return self.refuse(Reject::new(
                         502,
@@ -230,7 +230,7 @@ impl Http {
         log(
             LogLevel::Info,
             &format!(
-                "specguard: refused {} {} on {endpoint}: {}",
+                "refused {} {} on {endpoint}: {}",
                 r.status, r.code, r.detail
             ),
         );
@@ -243,10 +243,7 @@ impl Http {
         let body = r.body();
         if let Err(e) = hostcalls::send_http_response(u32::from(r.status), r.headers(), Some(&body))
         {
-            log(
-                LogLevel::Error,
-                &format!("specguard: cannot send refusal: {e:?}"),
-            );
+            log(LogLevel::Error, &format!("cannot send refusal: {e:?}"));
         }
         Action::Pause
     }

@@ -387,6 +387,15 @@ impl Validator {
         true
     }
 
+    /// A member schema for extra members: the `false` schema fails without
+    /// recording its own keyword, so the caller's keyword is reported.
+    fn sub_ok(&self, id: SchemaId, v: &Value, cx: Ctx, tr: &mut Tr) -> bool {
+        if self.node(id).s.never {
+            return false;
+        }
+        self.eval(id, v, cx, tr)
+    }
+
     fn eval_in_place(&self, id: SchemaId, n: &Node, v: &Value, cx: Ctx, tr: &mut Tr) -> bool {
         let s = &n.s;
         if let Some(r) = s.reference {
@@ -458,7 +467,7 @@ impl Validator {
             }
             if let Some(u) = s.unevaluated_properties {
                 for (k, val) in m {
-                    if !self.evaluates_key(id, m, v, k, cx, true) && !self.eval(u, val, cx, tr) {
+                    if !self.evaluates_key(id, m, v, k, cx, true) && !self.sub_ok(u, val, cx, tr) {
                         seg(tr, || k.clone());
                         return fail(tr, "unevaluatedProperties", id);
                     }
@@ -646,12 +655,12 @@ impl Validator {
             }
             if !matched {
                 if let Some(a) = s.additional_properties {
-                    if !self.eval(a, val, cx, tr) {
+                    if !self.sub_ok(a, val, cx, tr) {
                         seg(tr, || k.clone());
                         return fail(tr, "additionalProperties", id);
                     }
                 } else if let Some(u) = inline_unevaluated {
-                    if !self.eval(u, val, cx, tr) {
+                    if !self.sub_ok(u, val, cx, tr) {
                         seg(tr, || k.clone());
                         return fail(tr, "unevaluatedProperties", id);
                     }
