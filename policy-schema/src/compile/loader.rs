@@ -130,6 +130,19 @@ impl Loader {
         self.load(path, path.display().to_string())
     }
 
+    /// Registers an in-memory document as if read from `path` (relative `$ref`s
+    /// resolve against its directory).
+    pub fn load_text(&mut self, path: &Path, display: &str, text: &str) -> Result<DocId, Diagnostic> {
+        let value = parse_text(text, display)?;
+        let id = self.docs.len();
+        self.docs.push(Source {
+            display: display.to_string(),
+            path: path.to_path_buf(),
+            value,
+        });
+        Ok(id)
+    }
+
     fn load(&mut self, path: &Path, display: String) -> Result<DocId, Diagnostic> {
         let canon = path.canonicalize().map_err(|e| {
             err(
