@@ -33,11 +33,16 @@ fn verdict(engine: &Engine, data: &Value) -> bool {
     };
     let (mut ex, step) = engine.request_headers(&head, true);
     assert_eq!(step, Step::Continue);
-    matches!(engine.request_body(&mut ex, data.to_string().as_bytes()), Step::Continue)
+    matches!(
+        engine.request_body(&mut ex, data.to_string().as_bytes()),
+        Step::Continue
+    )
 }
 
 fn run_file(name: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/conformance")
+        .join(name);
     let groups: Vec<Value> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let mut failures = Vec::new();
     let mut count = 0;
@@ -46,22 +51,40 @@ fn run_file(name: &str) {
             Some(d) => serde_json::from_value(d.clone()).unwrap(),
             None => vec!["3.0".into(), "3.1".into()],
         };
-        let unknown = g.get("unknown_fields").and_then(Value::as_str).unwrap_or("allow");
+        let unknown = g
+            .get("unknown_fields")
+            .and_then(Value::as_str)
+            .unwrap_or("allow");
         for dialect in &dialects {
-            let text = spec(dialect, unknown, &g["schema"], g.get("components").unwrap_or(&Value::Null));
+            let text = spec(
+                dialect,
+                unknown,
+                &g["schema"],
+                g.get("components").unwrap_or(&Value::Null),
+            );
             let compiled = compile_text(&text, Path::new("conformance.json"), &Options::default())
-                .unwrap_or_else(|e| panic!("{}: {dialect}: does not compile: {e:?}", g["description"]));
+                .unwrap_or_else(|e| {
+                    panic!("{}: {dialect}: does not compile: {e:?}", g["description"])
+                });
             let engine = Engine::new(compiled.policy).unwrap();
             for t in g["tests"].as_array().unwrap() {
                 count += 1;
                 let expected = t["valid"].as_bool().unwrap();
                 if verdict(&engine, &t["data"]) != expected {
-                    failures.push(format!("{} [{dialect}] / {}: expected valid={expected}", g["description"], t["description"]));
+                    failures.push(format!(
+                        "{} [{dialect}] / {}: expected valid={expected}",
+                        g["description"], t["description"]
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(count > 0);
 }
 

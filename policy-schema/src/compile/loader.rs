@@ -132,7 +132,12 @@ impl Loader {
 
     /// Registers an in-memory document as if read from `path` (relative `$ref`s
     /// resolve against its directory).
-    pub fn load_text(&mut self, path: &Path, display: &str, text: &str) -> Result<DocId, Diagnostic> {
+    pub fn load_text(
+        &mut self,
+        path: &Path,
+        display: &str,
+        text: &str,
+    ) -> Result<DocId, Diagnostic> {
         let value = parse_text(text, display)?;
         let id = self.docs.len();
         self.docs.push(Source {

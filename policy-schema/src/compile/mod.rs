@@ -57,7 +57,11 @@ pub fn compile_file(
 
 /// Compiles a spec given as text (YAML or JSON). `path` names it in
 /// diagnostics and anchors relative `$ref`s.
-pub fn compile_text(text: &str, path: &Path, options: &Options) -> Result<Compiled, Vec<Diagnostic>> {
+pub fn compile_text(
+    text: &str,
+    path: &Path,
+    options: &Options,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let mut diags = Diagnostics::default();
     let mut loader = Loader::default();
     let root = match loader.load_text(path, &path.display().to_string(), text) {

@@ -217,11 +217,9 @@ pub fn compile(
     }
     let mut seen = std::collections::HashMap::new();
     for op in &operations {
-        if let Some(prev) = seen.insert(op.id.clone(), op.path.clone()) {
-            let msg = format!(
-                "operationId {:?} is used by both {} and {}",
-                op.id, prev, op.path
-            );
+        let route = format!("{} {}", op.method, op.path);
+        if let Some(prev) = seen.insert(op.id.clone(), route.clone()) {
+            let msg = format!("operationId {:?} is used by both {prev} and {route}", op.id);
             ctx.sc.diags.error(
                 &top.child("paths"),
                 msg,
@@ -594,6 +592,36 @@ fn operation(
                 parameters.retain(|q| !(q.name == param.name && q.location == param.location));
                 parameters.push(param);
             }
+        }
+    }
+
+    // Every template variable needs its path parameter and vice versa.
+    let vars = crate::check::path_template_params(template).unwrap_or_default();
+    for v in &vars {
+        if !parameters
+            .iter()
+            .any(|p| p.location == ParamLocation::Path && &p.name == v)
+        {
+            ctx.sc.diags.error(
+                &at.child("parameters"),
+                format!("path template variable {{{v}}} has no `in: path` parameter"),
+                Some("declare it under parameters with a schema"),
+            );
+        }
+    }
+    for p in parameters
+        .iter()
+        .filter(|p| p.location == ParamLocation::Path)
+    {
+        if !vars.contains(&p.name) {
+            ctx.sc.diags.error(
+                &at.child("parameters"),
+                format!(
+                    "path parameter {:?} is not in the template {template:?}",
+                    p.name
+                ),
+                None,
+            );
         }
     }
 

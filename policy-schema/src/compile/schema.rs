@@ -19,6 +19,13 @@ use super::diag::{Diagnostics, Location};
 use super::loader::{DocId, Loader};
 use crate::schema::{Discriminator, Format, Schema, SchemaId, SchemaType};
 
+/// The one-line reason of a regex error (its Display spans several lines).
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().last().unwrap_or_default();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
+}
+
 /// Which OpenAPI dialect a document is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -371,7 +378,7 @@ impl<'a> SchemaCompiler<'a> {
                         if let Err(e) = crate::check::compile_pattern(p) {
                             self.diags.error(
                                 &at.child(k),
-                                format!("pattern {p:?} is not supported: {e}"),
+                                format!("pattern {p:?} is not supported: {}", regex_reason(&e)),
                                 Some("specguard uses linear-time regular expressions: no look-around or back-references; rewrite the pattern"),
                             );
                         }
@@ -429,7 +436,7 @@ impl<'a> SchemaCompiler<'a> {
                         if let Err(e) = crate::check::compile_pattern(p) {
                             self.diags.error(
                                 &at.child(k).child(p),
-                                format!("pattern {p:?} is not supported: {e}"),
+                                format!("pattern {p:?} is not supported: {}", regex_reason(&e)),
                                 None,
                             );
                         }
