@@ -89,8 +89,14 @@ test-integration: build envoy policy
 test: test-unit validate-configs test-integration
 
 bench: build envoy policy
-	cargo run --release -p specguard-bench --bin validator-bench
-	SPECGUARD_ENVOY="$(ENVOY)" SPECGUARD_CLI="$(abspath $(CLI))" bench/load.sh
+	cargo run --release -q -p specguard-bench --bin validator-bench
+	@mkdir -p target/bench-wasm
+	cargo build --release -p noop-filter --target wasm32-wasip1 --features buffer
+	cp target/wasm32-wasip1/release/noop_filter.wasm target/bench-wasm/noop_buffer.wasm
+	cargo build --release -p noop-filter --target wasm32-wasip1
+	cp target/wasm32-wasip1/release/noop_filter.wasm target/bench-wasm/noop_filter.wasm
+	cargo run --release -q -p specguard-bench --bin exchange-bench
+	SPECGUARD_ENVOY="$(ENVOY)" SPECGUARD_CLI="$(abspath $(CLI))" python3 bench/load.py
 
 lint:
 	cargo fmt --all -- --check

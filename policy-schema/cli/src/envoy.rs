@@ -32,6 +32,9 @@ pub struct Args {
     /// No filter at all (baseline for benchmarks).
     #[arg(long)]
     passthrough: bool,
+    /// Load --wasm as a filter without a policy (the no-op floor in benchmarks).
+    #[arg(long)]
+    bare_wasm: bool,
     /// Write here instead of stdout.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -48,7 +51,20 @@ fn addr(s: &str) -> Result<Value, String> {
 fn build(args: &Args) -> Result<Value, String> {
     let mut http_filters = Vec::new();
     let mut route_timeouts = Vec::new();
-    if !args.passthrough {
+    if args.bare_wasm {
+        http_filters.push(json!({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": "noop",
+                    "root_id": "noop",
+                    "vm_config": {"vm_id": "noop", "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": args.wasm}}},
+                    "allow_on_headers_stop_iteration": true
+                }
+            }
+        }));
+    } else if !args.passthrough {
         let path = args
             .policy
             .as_ref()
