@@ -1,4 +1,6 @@
 //! Shared pieces of the benchmarks: timing, and the large-spec generator.
+// Test and benchmark code: a failed expectation should stop the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod genspec;
 

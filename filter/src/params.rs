@@ -11,7 +11,8 @@ use crate::validate::{types, Validator};
 /// Percent-decodes `s` (and `+` as space when `plus` is set). `None` when an
 /// escape is malformed or the result is not UTF-8.
 pub fn percent_decode(s: &str, plus: bool) -> Option<String> {
-    if !s.contains('%') && !(plus && s.contains('+')) {
+    let escaped = s.contains('%') || (plus && s.contains('+'));
+    if !escaped {
         return Some(s.to_string());
     }
     let b = s.as_bytes();
@@ -140,7 +141,7 @@ pub fn decode(v: &Validator, p: &Parameter, values: &[&str]) -> Result<Value, &'
                 m.insert(k.to_string(), coerce(val, t));
             }
         } else {
-            if items.len() % 2 != 0 {
+            if !items.len().is_multiple_of(2) {
                 return Err("malformed");
             }
             for kv in items.chunks(2) {
@@ -209,7 +210,8 @@ mod tests {
     #[test]
     fn coercion() {
         assert_eq!(coerce("12", types::INTEGER), Value::from(12));
-        assert_eq!(coerce("1.5", types::INTEGER), Value::String("1.5".into()));
+        // Not an integer: kept as the number it is, so validation says `type`.
+        assert_eq!(coerce("1.5", types::INTEGER), serde_json::json!(1.5));
         assert_eq!(coerce("1.5", types::NUMBER), serde_json::json!(1.5));
         assert_eq!(coerce("NaN", types::NUMBER), Value::String("NaN".into()));
         assert_eq!(coerce("true", types::BOOL), Value::Bool(true));

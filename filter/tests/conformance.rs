@@ -3,6 +3,8 @@
 //! through the whole path (OpenAPI text -> compiler -> policy -> engine ->
 //! request body check) for each OpenAPI dialect the group names.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 
 use serde_json::{json, Value};

@@ -3,6 +3,8 @@
 //! `UPDATE_SNAPSHOTS=1` to rewrite them after an intended change, and review
 //! the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use specguard_policy::compile::{compile_file, Options};

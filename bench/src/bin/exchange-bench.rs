@@ -1,7 +1,8 @@
 //! Native cost of one whole exchange through the engine on the demo policy
 //! (what the wasm filter runs per request, minus the host boundary).
+// Test and benchmark code: a failed expectation should stop the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;

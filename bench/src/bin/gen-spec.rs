@@ -1,4 +1,6 @@
 //! `gen-spec DIR [OPS] [DEPTH] [FILES]`: writes a large multi-file spec.
+// Test and benchmark code: a failed expectation should stop the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {

@@ -19,7 +19,7 @@ pub fn check(f: Format, v: &Value) -> bool {
         (Format::Int64, Value::Number(n)) => {
             n.is_i64()
                 || n.as_f64().is_some_and(|x| {
-                    x.fract() == 0.0 && x >= -9.223372036854776e18 && x < 9.223372036854776e18
+                    x.fract() == 0.0 && (-9.223372036854776e18..9.223372036854776e18).contains(&x)
                 })
         }
         (Format::Float, Value::Number(n)) => n.as_f64().is_some_and(|x| x.abs() <= f32::MAX as f64),
@@ -186,7 +186,7 @@ fn ipv4(s: &str) -> bool {
 
 fn base64(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return false;
     }
     let pad = b.iter().rev().take_while(|c| **c == b'=').count();

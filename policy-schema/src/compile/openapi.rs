@@ -36,7 +36,7 @@ struct Ctx<'c, 'a> {
     _c: std::marker::PhantomData<&'c ()>,
 }
 
-fn obj<'v>(v: &'v Value) -> Option<&'v Map<String, Value>> {
+fn obj(v: &Value) -> Option<&Map<String, Value>> {
     v.as_object()
 }
 

@@ -755,16 +755,16 @@ impl<'a> SchemaCompiler<'a> {
             }
         }
         let never = self.never();
-        for i in 0..n {
-            let s = &self.table[i];
+        let closes = self.value_position.iter().zip(&declares);
+        for (s, (&value_position, &declares)) in self.table.iter_mut().zip(closes) {
             let may_be_object = s.types.is_empty() || s.types.contains(&SchemaType::Object);
-            if self.value_position[i]
-                && declares[i]
+            if value_position
+                && declares
                 && may_be_object
                 && s.additional_properties.is_none()
                 && s.unevaluated_properties.is_none()
             {
-                self.table[i].unevaluated_properties = Some(never);
+                s.unevaluated_properties = Some(never);
             }
         }
         self.table

@@ -5,6 +5,8 @@
 //! Environment (set by `make test-integration`): `SPECGUARD_ENVOY` (the Envoy
 //! command, e.g. `.venv/envoy` or `func-e run`), `SPECGUARD_WASM`,
 //! `SPECGUARD_CLI`.
+// Test and benchmark code: a failed expectation should stop the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod http;
 pub mod upstream;

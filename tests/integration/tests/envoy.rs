@@ -1,6 +1,8 @@
 //! specguard in a real Envoy, in front of a real recording upstream: every
 //! test asserts what the client got and what the upstream received.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -124,7 +126,17 @@ fn refused_requests_never_reach_the_upstream() {
     let deep = "[".repeat(40) + &"]".repeat(40);
     let big = format!("{{\"note\": \"{}\"}}", "x".repeat(70 * 1024));
     let long_id = "r".repeat(65);
-    let cases: Vec<(&str, &str, &str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    // (test id, method, path, headers, body, expected status, expected code)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Vec<u8>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "ro",
             "POST",
