@@ -9,7 +9,6 @@
 //! `monitor` mode a would-be refusal is recorded in
 //! [`Exchange::monitored`] and the step is `Continue`.
 
-use serde_json::Value;
 use specguard_policy::model::{BodyHandling, MediaType, Mode, ParamLocation, ParamStyle, Policy};
 
 use crate::json::{self, JsonLimits};
@@ -306,7 +305,7 @@ impl Engine {
                     Some(params::decode(&self.validator, p, &[raw.as_str()]))
                 }
                 ParamLocation::Query if p.style == ParamStyle::DeepObject => {
-                    params::decode_deep_object(&self.validator, p, &pairs).map(Ok)
+                    params::decode_deep_object(&self.validator, p, &pairs)
                 }
                 ParamLocation::Query => {
                     let vals: Vec<&str> = pairs
@@ -602,7 +601,7 @@ impl Engine {
         if media.handling != BodyHandling::Json {
             return Step::Continue;
         }
-        let mut value: Value = match json::parse(body, self.limits(ex)) {
+        let value = match json::parse(body, self.limits(ex)) {
             Ok(v) => v,
             Err(e) => {
                 return ex.decide(Reject::new(
@@ -629,8 +628,14 @@ impl Engine {
                 ),
             ));
         }
-        if ex.mode == Mode::Enforce && self.validator.redact(schema, &mut value, cx) {
-            return Step::Rewrite(value.to_string().into_bytes());
+        if ex.mode == Mode::Enforce {
+            // Remove hidden members by splicing the upstream's bytes: no
+            // re-serialization, the rest of the body stays byte for byte.
+            let mut ranges = Vec::new();
+            self.validator.redact(schema, &value, cx, &mut ranges);
+            if !ranges.is_empty() {
+                return Step::Rewrite(json::splice(body, &mut ranges));
+            }
         }
         Step::Continue
     }

@@ -3,8 +3,11 @@
 //! Text is coerced to the type the parameter's schema expects; text that
 //! fits no expected type stays a string and fails validation there.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
 use specguard_policy::model::{ParamStyle, Parameter};
+
+use crate::json::{Json, Member, Num};
 
 use crate::validate::{types, Validator};
 
@@ -63,32 +66,48 @@ pub fn parse_cookies(header: &str) -> Vec<(String, String)> {
 
 /// Text to the JSON value the schema expects (integer, number, boolean, null,
 /// else string).
-pub fn coerce(text: &str, expected: u8) -> Value {
+pub fn coerce(text: &str, expected: u8) -> Json<'static> {
     if expected & types::INTEGER != 0 {
         if let Ok(i) = text.parse::<i64>() {
-            return Value::from(i);
+            return Json::Num(Num::I(i));
         }
     }
     if expected & (types::NUMBER | types::INTEGER) != 0 {
-        if let Ok(f) = text.parse::<f64>() {
-            if f.is_finite() && !text.starts_with('+') && !text.eq_ignore_ascii_case("nan") {
-                if let Some(n) = serde_json::Number::from_f64(f) {
-                    return Value::Number(n);
+        // JSON number grammar only: no `+1`, `inf`, `NaN`, `.5`.
+        let json_like = text
+            .strip_prefix('-')
+            .unwrap_or(text)
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit());
+        if json_like {
+            if let Ok(f) = text.parse::<f64>() {
+                if f.is_finite() {
+                    return Json::Num(Num::F(f));
                 }
             }
         }
     }
     if expected & types::BOOL != 0 {
         match text {
-            "true" => return Value::Bool(true),
-            "false" => return Value::Bool(false),
+            "true" => return Json::Bool(true),
+            "false" => return Json::Bool(false),
             _ => {}
         }
     }
     if expected & types::NULL != 0 && text.is_empty() && expected & types::STRING == 0 {
-        return Value::Null;
+        return Json::Null;
     }
-    Value::String(text.to_string())
+    Json::Str(Cow::Owned(text.to_string()))
+}
+
+fn entry(key: &str, value: Json<'static>) -> Member<'static> {
+    Member {
+        key: Cow::Owned(key.to_string()),
+        value,
+        start: 0,
+        end: 0,
+    }
 }
 
 fn delimiter(style: ParamStyle) -> char {
@@ -102,7 +121,11 @@ fn delimiter(style: ParamStyle) -> char {
 /// Decodes one parameter from its raw occurrences (already percent-decoded,
 /// except path values, which are decoded here). `values` holds every
 /// occurrence (repeated query keys).
-pub fn decode(v: &Validator, p: &Parameter, values: &[&str]) -> Result<Value, &'static str> {
+pub fn decode(
+    v: &Validator,
+    p: &Parameter,
+    values: &[&str],
+) -> Result<Json<'static>, &'static str> {
     let expected = v.value_types(p.schema);
     if expected & types::ARRAY != 0 && expected & !(types::ARRAY | types::NULL) == 0 {
         let item_types = v
@@ -121,7 +144,7 @@ pub fn decode(v: &Validator, p: &Parameter, values: &[&str]) -> Result<Value, &'
                 one.split(delimiter(p.style)).collect()
             }
         };
-        return Ok(Value::Array(
+        return Ok(Json::Arr(
             parts.iter().map(|s| coerce(s, item_types)).collect(),
         ));
     }
@@ -129,7 +152,7 @@ pub fn decode(v: &Validator, p: &Parameter, values: &[&str]) -> Result<Value, &'
         return Err("repeated");
     };
     if expected & types::OBJECT != 0 && expected & !(types::OBJECT | types::NULL) == 0 {
-        let mut m = Map::new();
+        let mut m: Vec<Member<'static>> = Vec::new();
         let items: Vec<&str> = one.split(',').collect();
         if p.explode {
             for kv in items.iter().filter(|s| !s.is_empty()) {
@@ -138,7 +161,7 @@ pub fn decode(v: &Validator, p: &Parameter, values: &[&str]) -> Result<Value, &'
                     .property_schema(p.schema, k)
                     .map(|s| v.value_types(s))
                     .unwrap_or(0);
-                m.insert(k.to_string(), coerce(val, t));
+                push_unique(&mut m, k, coerce(val, t))?;
             }
         } else {
             if !items.len().is_multiple_of(2) {
@@ -149,12 +172,25 @@ pub fn decode(v: &Validator, p: &Parameter, values: &[&str]) -> Result<Value, &'
                     .property_schema(p.schema, kv[0])
                     .map(|s| v.value_types(s))
                     .unwrap_or(0);
-                m.insert(kv[0].to_string(), coerce(kv[1], t));
+                push_unique(&mut m, kv[0], coerce(kv[1], t))?;
             }
         }
-        return Ok(Value::Object(m));
+        return Ok(Json::Obj(m));
     }
     Ok(coerce(one, expected))
+}
+
+/// Adds an object member; a key given twice is refused (as in bodies).
+fn push_unique(
+    m: &mut Vec<Member<'static>>,
+    key: &str,
+    value: Json<'static>,
+) -> Result<(), &'static str> {
+    if m.iter().any(|x| x.key == key) {
+        return Err("repeated key");
+    }
+    m.push(entry(key, value));
+    Ok(())
 }
 
 /// Builds a deepObject parameter (`name[key]=value`) from query pairs.
@@ -162,22 +198,24 @@ pub fn decode_deep_object(
     v: &Validator,
     p: &Parameter,
     pairs: &[(String, String)],
-) -> Option<Value> {
+) -> Option<Result<Json<'static>, &'static str>> {
     let prefix = format!("{}[", p.name);
-    let mut m = Map::new();
+    let mut m: Vec<Member<'static>> = Vec::new();
     for (k, val) in pairs {
         if let Some(inner) = k.strip_prefix(&prefix).and_then(|r| r.strip_suffix(']')) {
             let t = v
                 .property_schema(p.schema, inner)
                 .map(|s| v.value_types(s))
                 .unwrap_or(0);
-            m.insert(inner.to_string(), coerce(val, t));
+            if let Err(e) = push_unique(&mut m, inner, coerce(val, t)) {
+                return Some(Err(e));
+            }
         }
     }
     if m.is_empty() {
         None
     } else {
-        Some(Value::Object(m))
+        Some(Ok(Json::Obj(m)))
     }
 }
 
@@ -209,12 +247,15 @@ mod tests {
 
     #[test]
     fn coercion() {
-        assert_eq!(coerce("12", types::INTEGER), Value::from(12));
+        let s = |t: &str| Json::Str(Cow::Owned(t.to_string()));
+        assert_eq!(coerce("12", types::INTEGER), Json::Num(Num::I(12)));
         // Not an integer: kept as the number it is, so validation says `type`.
-        assert_eq!(coerce("1.5", types::INTEGER), serde_json::json!(1.5));
-        assert_eq!(coerce("1.5", types::NUMBER), serde_json::json!(1.5));
-        assert_eq!(coerce("NaN", types::NUMBER), Value::String("NaN".into()));
-        assert_eq!(coerce("true", types::BOOL), Value::Bool(true));
-        assert_eq!(coerce("x", 0), Value::String("x".into()));
+        assert_eq!(coerce("1.5", types::INTEGER), Json::Num(Num::F(1.5)));
+        assert_eq!(coerce("1.5", types::NUMBER), Json::Num(Num::F(1.5)));
+        assert_eq!(coerce("NaN", types::NUMBER), s("NaN"));
+        assert_eq!(coerce("inf", types::NUMBER), s("inf"));
+        assert_eq!(coerce("+1", types::NUMBER), s("+1"));
+        assert_eq!(coerce("true", types::BOOL), Json::Bool(true));
+        assert_eq!(coerce("x", 0), s("x"));
     }
 }

@@ -3,28 +3,28 @@
 //! hostnames, RFC 4648 base64), written as small hand parsers: no regex, no
 //! allocation.
 
-use serde_json::Value;
 use specguard_policy::schema::Format;
+
+use crate::json::{Json, Num};
 
 /// Whether `v` satisfies `f`. A format that does not apply to the value's
 /// type passes (JSON Schema semantics).
-pub fn check(f: Format, v: &Value) -> bool {
+pub fn check(f: Format, v: &Json) -> bool {
     match (f, v) {
-        (Format::Int32, Value::Number(n)) => {
-            n.as_i64().is_some_and(|i| i32::try_from(i).is_ok())
-                || n.as_f64().is_some_and(|x| {
-                    x.fract() == 0.0 && x >= i32::MIN as f64 && x <= i32::MAX as f64
-                })
-        }
-        (Format::Int64, Value::Number(n)) => {
-            n.is_i64()
-                || n.as_f64().is_some_and(|x| {
-                    x.fract() == 0.0 && (-9.223372036854776e18..9.223372036854776e18).contains(&x)
-                })
-        }
-        (Format::Float, Value::Number(n)) => n.as_f64().is_some_and(|x| x.abs() <= f32::MAX as f64),
-        (Format::Double, Value::Number(_)) => true,
-        (_, Value::String(s)) => check_str(f, s),
+        (Format::Int32, Json::Num(n)) => match n {
+            Num::F(x) => x.fract() == 0.0 && *x >= i32::MIN as f64 && *x <= i32::MAX as f64,
+            _ => n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
+        },
+        (Format::Int64, Json::Num(n)) => match n {
+            Num::I(_) => true,
+            Num::U(u) => i64::try_from(*u).is_ok(),
+            Num::F(x) => {
+                x.fract() == 0.0 && (-9.223372036854776e18..9.223372036854776e18).contains(x)
+            }
+        },
+        (Format::Float, Json::Num(n)) => n.as_f64().abs() <= f32::MAX as f64,
+        (Format::Double, Json::Num(_)) => true,
+        (_, Json::Str(s)) => check_str(f, s),
         _ => true,
     }
 }
@@ -201,8 +201,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ok(f: Format, v: Value) -> bool {
-        check(f, &v)
+    fn ok(f: Format, v: serde_json::Value) -> bool {
+        check(f, &Json::from_value(&v))
     }
 
     #[test]

@@ -12,12 +12,14 @@
 
 mod formats;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use regex::Regex;
-use serde_json::{Map, Value};
 use specguard_policy::check::compile_pattern;
 use specguard_policy::schema::{Schema, SchemaId, SchemaType};
+
+use crate::json::{json_eq, Json, Member, Num};
 
 /// Which message is being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,8 @@ impl Flags {
 
 struct Node {
     s: Schema,
+    enumeration: Option<Vec<Json<'static>>>,
+    constant: Option<Json<'static>>,
     types: u8,
     pattern: Option<Regex>,
     pattern_props: Vec<(Regex, SchemaId)>,
@@ -95,42 +99,24 @@ fn type_bit(t: SchemaType) -> u8 {
     }
 }
 
-fn is_integer(n: &serde_json::Number) -> bool {
-    n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
-}
-
-fn instance_bits(v: &Value) -> u8 {
+fn instance_bits(v: &Json) -> u8 {
     match v {
-        Value::Null => T_NULL,
-        Value::Bool(_) => T_BOOL,
-        Value::Object(_) => T_OBJECT,
-        Value::Array(_) => T_ARRAY,
-        Value::String(_) => T_STRING,
-        Value::Number(n) if is_integer(n) => T_NUMBER | T_INTEGER,
-        Value::Number(_) => T_NUMBER,
+        Json::Null => T_NULL,
+        Json::Bool(_) => T_BOOL,
+        Json::Obj(_) => T_OBJECT,
+        Json::Arr(_) => T_ARRAY,
+        Json::Str(_) => T_STRING,
+        Json::Num(n) if n.is_integer() => T_NUMBER | T_INTEGER,
+        Json::Num(_) => T_NUMBER,
     }
 }
 
-/// JSON equality as JSON Schema defines it (`1 == 1.0`).
-pub fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(i), Some(j)) => i == j,
-            _ => match (x.as_u64(), y.as_u64()) {
-                (Some(i), Some(j)) => i == j,
-                _ => x.as_f64() == y.as_f64(),
-            },
-        },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
-    }
+fn has(m: &[Member], key: &str) -> bool {
+    m.iter().any(|x| x.key == key)
+}
+
+fn member<'m, 'a>(m: &'m [Member<'a>], key: &str) -> Option<&'m Json<'a>> {
+    m.iter().find(|x| x.key == key).map(|x| &x.value)
 }
 
 /// Collects the failing path while unwinding (innermost segment first).
@@ -188,6 +174,11 @@ impl Validator {
                 || !s.dependent_schemas.is_empty()
                 || s.discriminator.is_some();
             nodes.push(Node {
+                enumeration: s
+                    .enumeration
+                    .as_ref()
+                    .map(|e| e.iter().map(Json::from_value).collect()),
+                constant: s.constant.as_ref().map(Json::from_value),
                 types: s.types.iter().fold(0, |m, t| m | type_bit(*t)),
                 pattern,
                 pattern_props,
@@ -314,12 +305,12 @@ impl Validator {
     }
 
     /// Whether `v` is valid against schema `id`.
-    pub fn is_valid(&self, id: SchemaId, v: &Value, cx: Ctx) -> bool {
+    pub fn is_valid(&self, id: SchemaId, v: &Json, cx: Ctx) -> bool {
         self.eval(id, v, cx, &mut None)
     }
 
     /// Like [`Self::is_valid`], with the first failure explained.
-    pub fn validate(&self, id: SchemaId, v: &Value, cx: Ctx) -> Result<(), Failure> {
+    pub fn validate(&self, id: SchemaId, v: &Json, cx: Ctx) -> Result<(), Failure> {
         if self.is_valid(id, v, cx) {
             return Ok(());
         }
@@ -345,7 +336,7 @@ impl Validator {
         })
     }
 
-    fn eval(&self, id: SchemaId, v: &Value, cx: Ctx, tr: &mut Tr) -> bool {
+    fn eval(&self, id: SchemaId, v: &Json, cx: Ctx, tr: &mut Tr) -> bool {
         let n = self.node(id);
         let s = &n.s;
         if s.never {
@@ -354,30 +345,28 @@ impl Validator {
         if n.types != 0 && n.types & instance_bits(v) == 0 {
             return fail(tr, "type", id);
         }
-        if let Some(e) = &s.enumeration {
+        if let Some(e) = &n.enumeration {
             if !e.iter().any(|x| json_eq(x, v)) {
                 return fail(tr, "enum", id);
             }
         }
-        if let Some(c) = &s.constant {
+        if let Some(c) = &n.constant {
             if !json_eq(c, v) {
                 return fail(tr, "const", id);
             }
         }
         let ok = match v {
-            Value::Object(m) => self.eval_object(id, n, m, v, cx, tr),
-            Value::Array(a) => self.eval_array(id, n, a, cx, tr),
-            Value::String(st) => self.eval_string(id, n, st, tr),
-            Value::Number(num) => self.eval_number(id, n, num, tr),
+            Json::Obj(m) => self.eval_object(id, n, m, cx, tr),
+            Json::Arr(a) => self.eval_array(id, n, a, cx, tr),
+            Json::Str(st) => self.eval_string(id, n, st, tr),
+            Json::Num(num) => self.eval_number(id, n, *num, tr),
             _ => true,
         };
         if !ok {
             return false;
         }
         if let Some(f) = s.format {
-            if !v.is_string() && !v.is_number() {
-                // formats only constrain strings and numbers
-            } else if !formats::check(f, v) {
+            if !formats::check(f, v) {
                 return fail(tr, "format", id);
             }
         }
@@ -389,14 +378,14 @@ impl Validator {
 
     /// A member schema for extra members: the `false` schema fails without
     /// recording its own keyword, so the caller's keyword is reported.
-    fn sub_ok(&self, id: SchemaId, v: &Value, cx: Ctx, tr: &mut Tr) -> bool {
+    fn sub_ok(&self, id: SchemaId, v: &Json, cx: Ctx, tr: &mut Tr) -> bool {
         if self.node(id).s.never {
             return false;
         }
         self.eval(id, v, cx, tr)
     }
 
-    fn eval_in_place(&self, id: SchemaId, n: &Node, v: &Value, cx: Ctx, tr: &mut Tr) -> bool {
+    fn eval_in_place(&self, id: SchemaId, n: &Node, v: &Json, cx: Ctx, tr: &mut Tr) -> bool {
         let s = &n.s;
         if let Some(r) = s.reference {
             if !self.eval(r, v, cx, tr) {
@@ -442,16 +431,15 @@ impl Validator {
                 }
             }
         }
-        if let Value::Object(m) = v {
+        if let Json::Obj(m) = v {
             for (k, &c) in &s.dependent_schemas {
-                if m.contains_key(k) && !self.eval(c, v, cx, tr) {
+                if has(m, k) && !self.eval(c, v, cx, tr) {
                     return false;
                 }
             }
             if let Some(d) = &s.discriminator {
-                let target = m
-                    .get(&d.property)
-                    .and_then(Value::as_str)
+                let target = member(m, &d.property)
+                    .and_then(Json::as_str)
                     .and_then(|t| d.mapping.get(t));
                 match target {
                     Some(&t) => {
@@ -466,15 +454,18 @@ impl Validator {
                 }
             }
             if let Some(u) = s.unevaluated_properties {
-                for (k, val) in m {
+                for Member {
+                    key: k, value: val, ..
+                } in m
+                {
                     if !self.evaluates_key(id, m, v, k, cx, true) && !self.sub_ok(u, val, cx, tr) {
-                        seg(tr, || k.clone());
+                        seg(tr, || k.to_string());
                         return fail(tr, "unevaluatedProperties", id);
                     }
                 }
             }
         }
-        if let (Value::Array(a), Some(u)) = (v, s.unevaluated_items) {
+        if let (Json::Arr(a), Some(u)) = (v, s.unevaluated_items) {
             for (i, item) in a.iter().enumerate() {
                 if !self.evaluates_item(id, v, i, cx, true) && !self.eval(u, item, cx, tr) {
                     seg(tr, || i.to_string());
@@ -490,8 +481,8 @@ impl Validator {
     fn evaluates_key(
         &self,
         id: SchemaId,
-        m: &Map<String, Value>,
-        v: &Value,
+        m: &[Member],
+        v: &Json,
         key: &str,
         cx: Ctx,
         top: bool,
@@ -530,14 +521,13 @@ impl Validator {
         }
         if s.dependent_schemas
             .iter()
-            .any(|(k, &c)| m.contains_key(k) && sub(c))
+            .any(|(k, &c)| has(m, k) && sub(c))
         {
             return true;
         }
         if let Some(d) = &s.discriminator {
-            let t = m
-                .get(&d.property)
-                .and_then(Value::as_str)
+            let t = member(m, &d.property)
+                .and_then(Json::as_str)
                 .and_then(|t| d.mapping.get(t));
             if t.is_some_and(|&t| sub(t)) {
                 return true;
@@ -547,14 +537,14 @@ impl Validator {
     }
 
     /// Whether schema `id`, applied to array `v`, evaluates item `i`.
-    fn evaluates_item(&self, id: SchemaId, v: &Value, i: usize, cx: Ctx, top: bool) -> bool {
+    fn evaluates_item(&self, id: SchemaId, v: &Json, i: usize, cx: Ctx, top: bool) -> bool {
         let n = self.node(id);
         let s = &n.s;
         if i < s.prefix_items.len() || s.items.is_some() || (!top && s.unevaluated_items.is_some())
         {
             return true;
         }
-        if let (Some(c), Value::Array(a)) = (s.contains, v) {
+        if let (Some(c), Json::Arr(a)) = (s.contains, v) {
             if a.get(i)
                 .is_some_and(|item| self.eval(c, item, cx, &mut None))
             {
@@ -579,15 +569,7 @@ impl Validator {
             })
     }
 
-    fn eval_object(
-        &self,
-        id: SchemaId,
-        n: &Node,
-        m: &Map<String, Value>,
-        _v: &Value,
-        cx: Ctx,
-        tr: &mut Tr,
-    ) -> bool {
+    fn eval_object(&self, id: SchemaId, n: &Node, m: &[Member], cx: Ctx, tr: &mut Tr) -> bool {
         let s = &n.s;
         let len = m.len() as u64;
         if s.min_properties.is_some_and(|x| len < x) {
@@ -597,7 +579,7 @@ impl Validator {
             return fail(tr, "maxProperties", id);
         }
         for r in &s.required {
-            if !m.contains_key(r) {
+            if !has(m, r) {
                 if let Some(&p) = s.properties.get(r) {
                     let f = self.node(p).flags;
                     let exempt = match cx.dir {
@@ -613,7 +595,7 @@ impl Validator {
             }
         }
         for (k, deps) in &s.dependent_required {
-            if m.contains_key(k) && deps.iter().any(|d| !m.contains_key(d)) {
+            if has(m, k) && deps.iter().any(|d| !has(m, d)) {
                 return fail(tr, "dependentRequired", id);
             }
         }
@@ -624,23 +606,27 @@ impl Validator {
         } else {
             s.unevaluated_properties
         };
-        for (k, val) in m {
+        for Member {
+            key: k, value: val, ..
+        } in m
+        {
+            let k: &str = k;
             let mut matched = false;
             if let Some(&p) = s.properties.get(k) {
                 matched = true;
                 let f = self.node(p).flags;
                 if cx.dir == Direction::Request {
                     if f.read_only {
-                        seg(tr, || k.clone());
+                        seg(tr, || k.to_string());
                         return fail(tr, "readOnly", p);
                     }
                     if f.internal && !cx.internal {
-                        seg(tr, || k.clone());
+                        seg(tr, || k.to_string());
                         return fail(tr, "x-internal", p);
                     }
                 }
                 if !self.eval(p, val, cx, tr) {
-                    seg(tr, || k.clone());
+                    seg(tr, || k.to_string());
                     return false;
                 }
             }
@@ -648,7 +634,7 @@ impl Validator {
                 if re.is_match(k) {
                     matched = true;
                     if !self.eval(*p, val, cx, tr) {
-                        seg(tr, || k.clone());
+                        seg(tr, || k.to_string());
                         return false;
                     }
                 }
@@ -656,19 +642,19 @@ impl Validator {
             if !matched {
                 if let Some(a) = s.additional_properties {
                     if !self.sub_ok(a, val, cx, tr) {
-                        seg(tr, || k.clone());
+                        seg(tr, || k.to_string());
                         return fail(tr, "additionalProperties", id);
                     }
                 } else if let Some(u) = inline_unevaluated {
                     if !self.sub_ok(u, val, cx, tr) {
-                        seg(tr, || k.clone());
+                        seg(tr, || k.to_string());
                         return fail(tr, "unevaluatedProperties", id);
                     }
                 }
             }
             if let Some(pn) = s.property_names {
-                if !self.eval(pn, &Value::String(k.clone()), cx, &mut None) {
-                    seg(tr, || k.clone());
+                if !self.eval(pn, &Json::Str(Cow::Borrowed(k)), cx, &mut None) {
+                    seg(tr, || k.to_string());
                     return fail(tr, "propertyNames", id);
                 }
             }
@@ -676,7 +662,7 @@ impl Validator {
         true
     }
 
-    fn eval_array(&self, id: SchemaId, n: &Node, a: &[Value], cx: Ctx, tr: &mut Tr) -> bool {
+    fn eval_array(&self, id: SchemaId, n: &Node, a: &[Json], cx: Ctx, tr: &mut Tr) -> bool {
         let s = &n.s;
         let len = a.len() as u64;
         if s.min_items.is_some_and(|x| len < x) {
@@ -754,11 +740,9 @@ impl Validator {
         true
     }
 
-    fn eval_number(&self, id: SchemaId, n: &Node, num: &serde_json::Number, tr: &mut Tr) -> bool {
+    fn eval_number(&self, id: SchemaId, n: &Node, num: Num, tr: &mut Tr) -> bool {
         let s = &n.s;
-        let Some(x) = num.as_f64() else {
-            return fail(tr, "type", id);
-        };
+        let x = num.as_f64();
         if s.minimum.is_some_and(|m| x < m) {
             return fail(tr, "minimum", id);
         }
@@ -791,72 +775,71 @@ impl Validator {
         self.node(id).may_redact
     }
 
-    /// Removes from a valid response what the caller may not see:
+    /// Works out what to remove from a valid response for this caller:
     /// `writeOnly` fields always, `x-internal` fields for callers not classed
-    /// internal. Returns whether anything was removed.
-    pub fn redact(&self, id: SchemaId, v: &mut Value, cx: Ctx) -> bool {
+    /// internal. Pushes byte ranges of the input (see [`crate::json::splice`]).
+    pub fn redact(&self, id: SchemaId, v: &Json, cx: Ctx, out: &mut Vec<(u32, u32)>) {
         let n = self.node(id);
         if !n.may_redact {
-            return false;
+            return;
         }
         let s = &n.s;
-        let mut changed = false;
+        let hidden = |t: SchemaId| {
+            let f = self.node(t).flags;
+            f.write_only || (f.internal && !cx.internal)
+        };
         match v {
-            Value::Object(m) => {
-                for (k, &p) in &s.properties {
-                    let f = self.node(p).flags;
-                    if f.write_only || (f.internal && !cx.internal) {
-                        changed |= m.remove(k).is_some();
-                    } else if let Some(val) = m.get_mut(k) {
-                        changed |= self.redact(p, val, cx);
-                    }
-                }
-                let extra: Vec<String> = m
-                    .keys()
-                    .filter(|k| !s.properties.contains_key(*k))
-                    .cloned()
-                    .collect();
-                for k in extra {
-                    let pats: Vec<SchemaId> = n
-                        .pattern_props
-                        .iter()
-                        .filter(|(r, _)| r.is_match(&k))
-                        .map(|(_, p)| *p)
-                        .collect();
-                    let targets = if pats.is_empty() {
-                        s.additional_properties.into_iter().collect()
-                    } else {
-                        pats
+            Json::Obj(m) => {
+                let mut drop = vec![false; m.len()];
+                for (i, mem) in m.iter().enumerate() {
+                    let k: &str = &mem.key;
+                    let targets: Vec<SchemaId> = match s.properties.get(k) {
+                        Some(&p) => vec![p],
+                        None => {
+                            let pats: Vec<SchemaId> = n
+                                .pattern_props
+                                .iter()
+                                .filter(|(r, _)| r.is_match(k))
+                                .map(|(_, p)| *p)
+                                .collect();
+                            if pats.is_empty() {
+                                s.additional_properties.into_iter().collect()
+                            } else {
+                                pats
+                            }
+                        }
                     };
-                    for t in targets {
-                        let f = self.node(t).flags;
-                        if f.write_only || (f.internal && !cx.internal) {
-                            changed |= m.remove(&k).is_some();
-                        } else if let Some(val) = m.get_mut(&k) {
-                            changed |= self.redact(t, val, cx);
+                    if targets.iter().any(|&t| hidden(t)) {
+                        drop[i] = true;
+                    } else {
+                        for t in targets {
+                            self.redact(t, &mem.value, cx, out);
                         }
                     }
                 }
+                if drop.iter().any(|d| *d) {
+                    crate::json::removal_ranges(m, &drop, out);
+                }
             }
-            Value::Array(a) => {
-                for (i, item) in a.iter_mut().enumerate() {
+            Json::Arr(a) => {
+                for (i, item) in a.iter().enumerate() {
                     let schema = match s.prefix_items.get(i) {
                         Some(&p) => Some(p),
                         None => s.items,
                     };
                     if let Some(c) = schema {
-                        changed |= self.redact(c, item, cx);
+                        self.redact(c, item, cx, out);
                     }
                 }
             }
             _ => {}
         }
         for c in s.reference.into_iter().chain(s.all_of.iter().copied()) {
-            changed |= self.redact(c, v, cx);
+            self.redact(c, v, cx, out);
         }
         for &c in s.any_of.iter().chain(s.one_of.iter()) {
             if self.node(c).may_redact && self.is_valid(c, v, cx) {
-                changed |= self.redact(c, v, cx);
+                self.redact(c, v, cx, out);
             }
         }
         if let Some(c) = s.if_ {
@@ -866,10 +849,9 @@ impl Validator {
                 s.else_
             };
             if let Some(b) = branch {
-                changed |= self.redact(b, v, cx);
+                self.redact(b, v, cx, out);
             }
         }
-        changed
     }
 
     /// The JSON types a parameter decoded against schema `id` may take
@@ -930,13 +912,19 @@ pub mod types {
     pub const INTEGER: u8 = super::T_INTEGER;
 }
 
-fn unique(a: &[Value]) -> bool {
-    // Scalars hash; fall back to pairwise JSON equality for the rest.
-    if a.iter()
-        .all(|v| v.is_string() || v.as_i64().is_some() || v.is_boolean() || v.is_null())
-    {
+fn unique(a: &[Json]) -> bool {
+    // Strings and integers hash; everything else compares pairwise.
+    if a.iter().all(|v| matches!(v, Json::Str(_))) {
         let mut seen = HashSet::with_capacity(a.len());
-        return a.iter().all(|v| seen.insert(v.to_string()));
+        return a
+            .iter()
+            .all(|v| seen.insert(v.as_str().unwrap_or_default()));
+    }
+    if a.iter().all(|v| matches!(v, Json::Num(Num::I(_)))) {
+        let mut seen = HashSet::with_capacity(a.len());
+        return a
+            .iter()
+            .all(|v| matches!(v, Json::Num(Num::I(i)) if seen.insert(*i)));
     }
     for i in 0..a.len() {
         for j in i + 1..a.len() {
