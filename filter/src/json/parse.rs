@@ -376,6 +376,9 @@ impl<'a> Parser<'a> {
             float = true;
         }
         let text = &self.s[start..self.i];
+        if let Some(f) = fast_decimal(text) {
+            return Ok(Json::Num(if float { Num::F(f) } else { Num::I(f as i64) }));
+        }
         if !float {
             if let Ok(i) = text.parse::<i64>() {
                 return Ok(Json::Num(Num::I(i)));
@@ -389,6 +392,43 @@ impl<'a> Parser<'a> {
             _ => Err(self.syntax("number out of range")),
         }
     }
+}
+
+/// Clinger's fast path: a decimal with at most 15 significant digits and no
+/// exponent is `digits / 10^scale`, both exact in f64, so one correctly
+/// rounded division gives the exact nearest double. Anything else goes to
+/// the full parser.
+fn fast_decimal(text: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let mut mantissa: u64 = 0;
+    let mut digits = 0usize;
+    let mut scale = 0usize;
+    let mut seen_dot = false;
+    for c in body.bytes() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                digits += 1;
+                if seen_dot {
+                    scale += 1;
+                }
+                if digits > 15 {
+                    return None;
+                }
+            }
+            b'.' => seen_dot = true,
+            _ => return None,
+        }
+    }
+    let v = mantissa as f64 / POW10[scale];
+    // -0 stays a float zero with its sign, as JSON wrote it.
+    Some(if neg { -v } else { v })
 }
 
 #[cfg(test)]
@@ -435,6 +475,30 @@ mod tests {
                 (a, b) => panic!("{text}: ours {a:?}, serde {b:?}"),
             }
         }
+    }
+
+    #[test]
+    fn fast_decimals_match_the_full_parser() {
+        for t in [
+            "9.99",
+            "0.1",
+            "-0.5",
+            "123456789.12345",
+            "0.00000000000001",
+            "19.99",
+            "1",
+            "-0",
+            "999999999999999",
+        ] {
+            let fast = fast_decimal(t).unwrap();
+            assert_eq!(fast.to_bits(), t.parse::<f64>().unwrap().to_bits(), "{t}");
+        }
+        assert_eq!(fast_decimal("1234567890123456"), None);
+        assert_eq!(fast_decimal("1e5"), None);
+        assert_eq!(fast_decimal("0.000000000000001"), None);
+        assert_eq!(parse(b"-0", WIDE), Ok(Json::Num(Num::I(0))));
+        assert_eq!(parse(b"42", WIDE), Ok(Json::Num(Num::I(42))));
+        assert_eq!(parse(b"2.50", WIDE), Ok(Json::Num(Num::F(2.5))));
     }
 
     #[test]
