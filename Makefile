@@ -18,6 +18,8 @@ else
 ENVOY := $(CURDIR)/$(VENV)/envoy
 endif
 
+ISTIO_CRD   ?= ../shared/vendor/istio/wasmplugin-crd.yaml
+
 .PHONY: help build wasm cli envoy policy envoy-configs run test test-unit test-integration validate-configs bench lint clean
 
 help:
@@ -56,6 +58,15 @@ envoy-configs: policy
 	$(CLI) envoy-config --policy $(DEMO_POLICY) -o envoy/specguard-demo.yaml
 	$(CLI) envoy-config --passthrough -o envoy/passthrough.yaml
 
+# The Istio WasmPlugin for the demo policy (forward mode: see README).
+istio-configs: policy
+	python3 istio/render.py $(DEMO_POLICY) istio/specguard-demo-wasmplugin.yaml
+
+$(VENV)/.istio-check-deps:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet pyyaml jsonschema
+	touch $@
+
 run: build envoy envoy-configs
 	@echo
 	@echo "Demo: Envoy + specguard on http://127.0.0.1:10000 -> demo upstream on 127.0.0.1:8080"
@@ -73,11 +84,14 @@ run: build envoy envoy-configs
 	@python3 envoy/demo/upstream.py 8080 & UP=$$!; trap "kill $$UP 2>/dev/null" EXIT INT TERM; \
 	  $(ENVOY) -c envoy/specguard-demo.yaml --disable-hot-restart --concurrency 1 --log-level warn --component-log-level wasm:info
 
-validate-configs: wasm envoy envoy-configs
+validate-configs: wasm envoy envoy-configs istio-configs $(VENV)/.istio-check-deps
 	@for c in envoy/*.yaml; do \
 	  echo "envoy --mode validate $$c"; \
 	  $(ENVOY) --mode validate -c $$c --disable-hot-restart --log-level error >/dev/null || exit 1; \
 	done
+	@if [ -f $(ISTIO_CRD) ]; then \
+	  $(VENV)/bin/python istio/check.py $(ISTIO_CRD) istio/*.yaml; \
+	else echo "skipping the WasmPlugin schema check: $(ISTIO_CRD) not found (set ISTIO_CRD)"; fi
 
 test-unit:
 	cargo test --workspace --exclude specguard-integration
