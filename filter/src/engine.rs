@@ -11,6 +11,7 @@
 
 use specguard_policy::model::{BodyHandling, MediaType, Mode, ParamLocation, ParamStyle, Policy};
 
+use crate::identity::{Caller, Credentials, HeaderOp, Identity};
 use crate::json::{self, JsonLimits};
 use crate::params;
 use crate::problem::Reject;
@@ -24,6 +25,10 @@ pub struct RequestHead {
     /// Path with query string, as received.
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// Unix time, seconds (the host's clock; injected for tests and eval).
+    pub now: u64,
+    /// The mTLS peer certificate's URI SAN (SPIFFE ID), when there is one.
+    pub peer_uri_san: Option<String>,
 }
 
 impl RequestHead {
@@ -68,6 +73,10 @@ pub struct Exchange {
     pub monitored: Vec<Reject>,
     /// Request refused or routed nowhere: counted as shadow traffic.
     pub shadow: bool,
+    /// The verified caller, once authenticated.
+    pub caller: Option<Caller>,
+    /// Request header changes to apply before forwarding (identity headers).
+    pub header_ops: Vec<HeaderOp>,
 }
 
 impl Exchange {
@@ -87,6 +96,9 @@ pub struct Engine {
     pub policy: Policy,
     validator: Validator,
     router: Router,
+    pub identity: Identity,
+    /// Some check needs the mTLS peer's SPIFFE ID (the host reads it only then).
+    pub needs_peer: bool,
 }
 
 /// Matches a content type against declared media ranges: exact, then
@@ -142,10 +154,15 @@ impl Engine {
                 }
             }
         }
+        let identity = Identity::new(&policy.security)?;
+        let needs_peer = !policy.security.internal.spiffe_trust_domains.is_empty()
+            || policy.operations.iter().any(|o| !o.callers.is_empty());
         Ok(Engine {
             policy,
             validator,
             router,
+            identity,
+            needs_peer,
         })
     }
 
@@ -195,9 +212,7 @@ impl Engine {
         let path = path.split_once('#').map_or(path, |(p, _)| p);
         let lookup = self.router.lookup(&req.method, path);
         let (op_index, vars) = match lookup {
-            Lookup::Found { op, vars } if !self.policy.operations[op].internal || ex.internal => {
-                (op, vars)
-            }
+            Lookup::Found { op, vars } => (op, vars),
             Lookup::MethodNotAllowed => {
                 ex.shadow = true;
                 return ex.decide(Reject::new(
@@ -216,12 +231,39 @@ impl Engine {
             }
         };
         let op = &self.policy.operations[op_index];
+        // Query pairs are needed by identity (credentials in the query) and
+        // by parameter checks; a malformed query is a generic refusal.
+        let pairs = match query.map(params::parse_query) {
+            None => Vec::new(),
+            Some(Some(p)) => p,
+            Some(None) => {
+                ex.op = Some(op_index);
+                ex.mode = op.mode;
+                return ex.decide(Reject::new(
+                    400,
+                    "invalid-query",
+                    "query string is not valid percent-encoded UTF-8",
+                ));
+            }
+        };
+        let cred = Credentials {
+            headers: &req.headers,
+            query: &pairs,
+            peer_uri_san: req.peer_uri_san.as_deref(),
+            now: req.now,
+        };
+        // An internal operation does not exist for other callers: answered
+        // exactly like an unknown path, before anything else can differ.
+        if op.internal && !self.identity.classify(op, &cred) {
+            ex.shadow = true;
+            return ex.decide(Reject::new(
+                404,
+                "not-found",
+                format!("{} {path}: no such operation", req.method),
+            ));
+        }
         ex.op = Some(op_index);
         ex.mode = op.mode;
-        let cx = Ctx {
-            dir: Direction::Request,
-            internal: ex.internal,
-        };
 
         // Generic checks first: size.
         let declared_len = req
@@ -238,6 +280,26 @@ impl Engine {
         } else if let Some(Err(_)) = declared_len {
             return ex.decide(Reject::new(400, "bad-request", "malformed content-length"));
         }
+
+        // Authenticate, then authorize (REC-API-14), before any validation.
+        match self.identity.check(op, &cred) {
+            Ok((caller, ops)) => {
+                ex.internal = caller.internal;
+                ex.caller = Some(caller);
+                ex.header_ops = ops;
+            }
+            Err(r) => {
+                ex.header_ops = self.identity.strip_ops(&cred);
+                let step = ex.decide(r);
+                if step != Step::Continue {
+                    return step;
+                }
+            }
+        }
+        let cx = Ctx {
+            dir: Direction::Request,
+            internal: ex.internal,
+        };
 
         // Path parameters.
         let mut path_values = Vec::with_capacity(vars.len());
@@ -259,19 +321,11 @@ impl Engine {
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .collect();
 
-        // Query: every key must belong to a declared parameter.
-        let pairs = match query.map(params::parse_query) {
-            None => Vec::new(),
-            Some(Some(p)) => p,
-            Some(None) => {
-                return ex.decide(Reject::new(
-                    400,
-                    "invalid-query",
-                    "query string is not valid percent-encoded UTF-8",
-                ))
-            }
-        };
+        // Query: every key must belong to a declared parameter (or carry a credential).
         for (k, _) in &pairs {
+            if self.identity.credential_params().any(|c| c == k) {
+                continue;
+            }
             let known = op.parameters.iter().any(|p| {
                 p.location == ParamLocation::Query
                     && (!p.internal || ex.internal)

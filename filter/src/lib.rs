@@ -4,6 +4,7 @@
 //! tested natively and run by `specguard eval`.
 
 pub mod engine;
+pub mod identity;
 pub mod json;
 pub mod params;
 pub mod problem;

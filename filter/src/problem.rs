@@ -8,6 +8,8 @@ use serde_json::json;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     pub status: u16,
+    /// Send `WWW-Authenticate: Bearer error="invalid_token"` (401s).
+    pub challenge: bool,
     /// Stable machine-readable code (documented in the README).
     pub code: &'static str,
     /// For logs only: what failed and where (pointer, keyword, schema origin).
@@ -19,7 +21,19 @@ impl Reject {
     pub fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Reject {
         Reject {
             status,
+            challenge: false,
             code,
+            detail: detail.into(),
+        }
+    }
+
+    /// 401: no acceptable credential. The challenge says only that the
+    /// token was not accepted, never why (the log has the reason).
+    pub fn unauthenticated(detail: impl Into<String>) -> Reject {
+        Reject {
+            status: 401,
+            challenge: true,
+            code: "unauthenticated",
             detail: detail.into(),
         }
     }
@@ -55,9 +69,13 @@ impl Reject {
 
     /// Response headers besides `:status`.
     pub fn headers(&self) -> Vec<(&'static str, &'static str)> {
-        vec![
+        let mut h = vec![
             ("content-type", "application/problem+json"),
             ("cache-control", "no-store"),
-        ]
+        ];
+        if self.challenge {
+            h.push(("www-authenticate", "Bearer error=\"invalid_token\""));
+        }
+        h
     }
 }

@@ -32,6 +32,7 @@ fn verdict(engine: &Engine, data: &Value) -> bool {
         method: "POST".into(),
         path: "/t".into(),
         headers: vec![("content-type".into(), "application/json".into())],
+        ..Default::default()
     };
     let (mut ex, step) = engine.request_headers(&head, true);
     assert_eq!(step, Step::Continue);

@@ -64,6 +64,7 @@ fn head(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestHead {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        ..Default::default()
     }
 }
 

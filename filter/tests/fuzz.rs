@@ -178,6 +178,7 @@ fn engine_survives_hostile_requests_and_responses() {
                 ("x-request-id".into(), "r".repeat(rng.below(80))),
                 ("cookie".into(), "a=b; ;=;c".into()),
             ],
+            ..Default::default()
         };
         let seed = SEEDS[rng.below(SEEDS.len())];
         let body = mutate(&mut rng, seed.as_bytes());

@@ -145,6 +145,16 @@ pub fn check(policy: &Policy) -> Result<(), CheckError> {
                 )));
             }
         }
+        for req in &op.security {
+            for s in &req.schemes {
+                if s.scheme as usize >= policy.security.schemes.len() {
+                    return Err(op_err(format!(
+                        "security scheme index {} is out of range",
+                        s.scheme
+                    )));
+                }
+            }
+        }
         for r in &op.responses {
             if !valid_status_key(&r.status) {
                 return Err(op_err(format!(

@@ -11,6 +11,7 @@ pub mod check;
 pub mod duration;
 pub mod model;
 pub mod schema;
+pub mod security;
 
 #[cfg(feature = "compiler")]
 pub mod compile;

@@ -24,6 +24,9 @@ pub struct Policy {
     /// Root `x-specguard-mode`: applies to requests that match no operation.
     #[serde(default)]
     pub mode: Mode,
+    /// Security schemes, caller classes and identity headers.
+    #[serde(default)]
+    pub security: crate::security::Security,
     /// Every operation of the API. Requests matching none are refused (404/405)
     /// and counted as shadow traffic.
     pub operations: Vec<Operation>,
@@ -112,6 +115,12 @@ pub struct Operation {
     pub internal: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// `security`: alternatives (any one passes); empty = public.
+    #[serde(default)]
+    pub security: Vec<crate::security::Requirement>,
+    /// `x-specguard-callers`: SPIFFE IDs allowed to call; empty = any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callers: Vec<String>,
     /// Path, query, header and cookie parameters (path-item and operation level merged).
     #[serde(default)]
     pub parameters: Vec<Parameter>,

@@ -43,11 +43,13 @@ fn main() {
         method: "GET".into(),
         path: "/api/orders/123e4567-e89b-12d3-a456-426614174000".into(),
         headers: vec![],
+        ..Default::default()
     };
     let post = RequestHead {
         method: "POST".into(),
         path: "/api/orders".into(),
         headers: vec![("content-type".into(), "application/json".into())],
+        ..Default::default()
     };
     let budget = Duration::from_millis(1500);
     let run = |head: &RequestHead, body: Option<&[u8]>, status: u16| {

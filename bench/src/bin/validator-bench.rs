@@ -183,6 +183,7 @@ fn main() {
             method: "POST".into(),
             path: path.into(),
             headers: vec![("content-type".into(), "application/json".into())],
+            ..Default::default()
         };
         let bytes = text.as_bytes();
         let (mut ex, _) = closed.request_headers(&head, true);

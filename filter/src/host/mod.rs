@@ -11,8 +11,10 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 use specguard_policy::model::{HeaderMode, Mode};
+use specguard_policy::security::JwksSource;
 
 use crate::engine::{Engine, Exchange, RequestHead, Step};
+use crate::identity::HeaderOp;
 use crate::problem::Reject;
 
 proxy_wasm::main! {{
@@ -76,13 +78,114 @@ fn class_of(code: &str) -> &'static str {
     }
 }
 
+fn now_secs() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A remote JWK Set the root context keeps fresh.
+struct RemoteJwks {
+    scheme: usize,
+    name: String,
+    cluster: String,
+    authority: String,
+    path: String,
+    refresh_s: u64,
+    next_fetch: u64,
+    last_early: u64,
+    in_flight: Option<u32>,
+}
+
+/// How long a JWKS fetch may take.
+const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Retry delay after a failed fetch (capped by the refresh interval).
+const JWKS_RETRY_S: u64 = 5;
+
 #[derive(Default)]
 struct Root {
     engine: Option<Rc<Engine>>,
     metrics: Rc<RefCell<Metrics>>,
+    jwks: Vec<RemoteJwks>,
 }
 
-impl Context for Root {}
+impl Root {
+    fn fetch(&mut self, i: usize, now: u64) {
+        let j = &mut self.jwks[i];
+        let headers = vec![
+            (":method", "GET"),
+            (":path", j.path.as_str()),
+            (":authority", j.authority.as_str()),
+            ("accept", "application/json"),
+        ];
+        match hostcalls::dispatch_http_call(&j.cluster, headers, None, vec![], JWKS_TIMEOUT) {
+            Ok(token) => j.in_flight = Some(token),
+            Err(e) => {
+                log(
+                    LogLevel::Warn,
+                    &format!(
+                        "JWKS for {}: cannot dispatch to cluster {}: {e:?}",
+                        j.name, j.cluster
+                    ),
+                );
+                j.next_fetch = now + JWKS_RETRY_S.min(j.refresh_s);
+            }
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let now = now_secs();
+        let Some(i) = self.jwks.iter().position(|j| j.in_flight == Some(token_id)) else {
+            return;
+        };
+        self.jwks[i].in_flight = None;
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten();
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let j = &mut self.jwks[i];
+        let result = match (&self.engine, status.as_deref()) {
+            (Some(engine), Some("200")) => engine.identity.install_jwks(j.scheme, &body),
+            (_, status) => Err(format!(
+                "endpoint answered {}",
+                status.unwrap_or("nothing (unreachable or timed out)")
+            )),
+        };
+        match result {
+            Ok(n) => {
+                log(
+                    LogLevel::Info,
+                    &format!("JWKS for {}: {n} keys loaded", j.name),
+                );
+                j.next_fetch = now + j.refresh_s;
+            }
+            Err(e) => {
+                // The last good keys stay in place; with none, tokens are refused.
+                log(
+                    LogLevel::Warn,
+                    &format!(
+                        "JWKS for {}: refresh failed, keeping the previous keys: {e}",
+                        j.name
+                    ),
+                );
+                j.next_fetch = now + JWKS_RETRY_S.min(j.refresh_s);
+            }
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _size: usize) -> bool {
@@ -130,12 +233,65 @@ impl RootContext for Root {
                         p.host.request_headers
                     ),
                 );
+                self.jwks = engine
+                    .identity
+                    .remote_sources(&engine.policy.security)
+                    .into_iter()
+                    .filter_map(|(scheme, src)| match src {
+                        JwksSource::Remote {
+                            cluster,
+                            authority,
+                            path,
+                            refresh_s,
+                            ..
+                        } => Some(RemoteJwks {
+                            scheme,
+                            name: engine.policy.security.schemes[scheme].name.clone(),
+                            cluster,
+                            authority,
+                            path,
+                            refresh_s,
+                            next_fetch: 0,
+                            last_early: 0,
+                            in_flight: None,
+                        }),
+                        JwksSource::Inline { .. } => None,
+                    })
+                    .collect();
                 self.engine = Some(Rc::new(engine));
+                if !self.jwks.is_empty() {
+                    // Fetched from the first tick on; until then tokens are refused.
+                    let _ = hostcalls::set_tick_period(std::time::Duration::from_millis(500));
+                }
                 true
             }
             Err(e) => {
                 log(LogLevel::Critical, &format!("policy refused: {e}"));
                 false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = now_secs();
+        for i in 0..self.jwks.len() {
+            if self.jwks[i].in_flight.is_some() {
+                continue;
+            }
+            let due = now >= self.jwks[i].next_fetch;
+            // An unknown kid may mean the keys rotated: refresh early, at most
+            // once per refresh interval.
+            let early = !due
+                && self
+                    .engine
+                    .as_ref()
+                    .is_some_and(|e| e.identity.take_kid_miss(self.jwks[i].scheme))
+                && now >= self.jwks[i].last_early + self.jwks[i].refresh_s;
+            if early {
+                self.jwks[i].last_early = now;
+            }
+            if due || early {
+                self.fetch(i, now);
             }
         }
     }
@@ -271,7 +427,18 @@ impl HttpContext for Http {
                 ))
             }
         };
-        let mut head = RequestHead::default();
+        let mut head = RequestHead {
+            now: now_secs(),
+            ..RequestHead::default()
+        };
+        if engine.needs_peer {
+            head.peer_uri_san =
+                hostcalls::get_property(vec!["connection", "uri_san_peer_certificate"])
+                    .ok()
+                    .flatten()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|s| !s.is_empty());
+        }
         for (k, v) in headers {
             match k.as_str() {
                 ":method" => head.method = v,
@@ -281,6 +448,29 @@ impl HttpContext for Http {
         }
         let (ex, step) = engine.request_headers(&head, !end_of_stream);
         self.ex = ex;
+        if !matches!(step, Step::Deny(_)) {
+            // Canonical identity for the upstream: spoofed identity headers
+            // and consumed credentials out, verified values in.
+            for op in std::mem::take(&mut self.ex.header_ops) {
+                let r = match &op {
+                    HeaderOp::Remove(name) => {
+                        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
+                    }
+                    HeaderOp::Set(name, value) => {
+                        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+                    }
+                };
+                if let Err(e) = r {
+                    // Fail closed: an identity header we cannot set or strip
+                    // must not reach the upstream unchecked.
+                    return self.refuse(Reject::new(
+                        503,
+                        "identity-headers",
+                        format!("cannot rewrite identity headers: {e:?}"),
+                    ));
+                }
+            }
+        }
         // Holding headers until the body is checked keeps a refused body from
         // ever reaching the upstream. Only with the host's
         // allow_on_headers_stop_iteration (policy host mode `hold`); without

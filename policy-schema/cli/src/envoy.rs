@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 use specguard_policy::model::{HeaderMode, Policy};
+use specguard_policy::security::{JwksSource, SchemeKind};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -51,6 +52,7 @@ fn addr(s: &str) -> Result<Value, String> {
 fn build(args: &Args) -> Result<Value, String> {
     let mut http_filters = Vec::new();
     let mut route_timeouts = Vec::new();
+    let mut extra_clusters: Vec<Value> = Vec::new();
     if args.bare_wasm {
         http_filters.push(json!({
             "name": "envoy.filters.http.wasm",
@@ -72,6 +74,21 @@ fn build(args: &Args) -> Result<Value, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let policy =
             Policy::from_json(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        for scheme in &policy.security.schemes {
+            if let SchemeKind::Jwt(j) = &scheme.kind {
+                if let JwksSource::Remote {
+                    uri,
+                    cluster,
+                    authority,
+                    ..
+                } = &j.jwks
+                {
+                    if !extra_clusters.iter().any(|c| c["name"] == cluster.as_str()) {
+                        extra_clusters.push(jwks_cluster(uri, cluster, authority)?);
+                    }
+                }
+            }
+        }
         for op in &policy.operations {
             if let Some(ms) = op.limits.timeout_ms {
                 route_timeouts.push((op.method.clone(), op.path.clone(), ms));
@@ -156,7 +173,7 @@ fn build(args: &Args) -> Result<Value, String> {
                     }]
                 }]
             }],
-            "clusters": [{
+            "clusters": std::iter::once(json!({
                 "name": "upstream",
                 "type": "STATIC",
                 "connect_timeout": "2s",
@@ -164,9 +181,49 @@ fn build(args: &Args) -> Result<Value, String> {
                     "cluster_name": "upstream",
                     "endpoints": [{"lb_endpoints": [{"endpoint": {"address": addr(&args.upstream)?}}]}]
                 }
-            }]
+            })).chain(extra_clusters).collect::<Vec<_>>()
         }
     }))
+}
+
+/// The cluster the filter fetches a remote JWKS through (`dispatch_http_call`).
+fn jwks_cluster(uri: &str, name: &str, authority: &str) -> Result<Value, String> {
+    let tls = uri.starts_with("https://");
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse::<u16>().map_err(|_| format!("{uri}: bad port"))?,
+        ),
+        None => (authority.to_string(), if tls { 443 } else { 80 }),
+    };
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    let mut c = json!({
+        "name": name,
+        "type": if is_ip { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "2s",
+        "dns_lookup_family": "V4_PREFERRED",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]
+        }
+    });
+    if tls {
+        c["transport_socket"] = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": host,
+                // Keys fetched over an unverified connection prove nothing.
+                "common_tls_context": {
+                    "validation_context": {
+                        "trusted_ca": {"filename": "/etc/ssl/certs/ca-certificates.crt"},
+                        "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": host}}]
+                    }
+                }
+            }
+        });
+    }
+    Ok(c)
 }
 
 fn regex_escape(s: &str) -> String {

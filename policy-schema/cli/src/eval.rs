@@ -49,6 +49,7 @@ struct Outcome {
     response: Option<Value>,
     monitored: Vec<&'static str>,
     operation: Option<String>,
+    identity: Option<Value>,
 }
 
 fn client_view(status: u16, headers: &[(String, String)], body: &[u8]) -> Value {
@@ -78,6 +79,7 @@ fn evaluate(
     req: &Value,
     resp: Option<&Value>,
     i: usize,
+    now: u64,
 ) -> Result<Outcome, String> {
     let what = format!("request {i}");
     let o = req
@@ -105,10 +107,30 @@ fn evaluate(
         headers.push(("content-type".into(), "application/json".into()));
     }
     let resp = resp.or(o.get("response"));
+    let peer_uri_san = match o.get("peer") {
+        None => None,
+        Some(Value::Object(p)) => {
+            for k in p.keys() {
+                if k != "uri_san" {
+                    return Err(format!(
+                        "{what}: peer: unknown field {k:?} (peer has uri_san)"
+                    ));
+                }
+            }
+            match p.get("uri_san") {
+                Some(Value::String(s)) => Some(s.clone()),
+                None => None,
+                Some(_) => return Err(format!("{what}: peer.uri_san must be a string")),
+            }
+        }
+        Some(_) => return Err(format!("{what}: peer must be an object")),
+    };
     let head = RequestHead {
         method: method.to_ascii_uppercase(),
         path: path.to_string(),
         headers,
+        now,
+        peer_uri_san,
     };
     let deny = |r: specguard_filter::problem::Reject, ex: &specguard_filter::Exchange| Outcome {
         decision: "deny",
@@ -117,6 +139,7 @@ fn evaluate(
         response: resp.map(|_| refusal_view(&r)),
         monitored: ex.monitored.iter().map(|m| m.code).collect(),
         operation: engine.operation_id(ex).map(str::to_string),
+        identity: None,
     };
     let (mut ex, step) = engine.request_headers(&head, !body.is_empty());
     if let Step::Deny(r) = step {
@@ -183,10 +206,36 @@ fn evaluate(
         response,
         monitored: ex.monitored.iter().map(|m| m.code).collect(),
         operation: engine.operation_id(&ex).map(str::to_string),
+        identity: ex.caller.as_ref().map(|c| {
+            let forwarded: serde_json::Map<String, Value> = ex
+                .header_ops
+                .iter()
+                .filter_map(|op| match op {
+                    specguard_filter::identity::HeaderOp::Set(k, v) => {
+                        Some((k.clone(), Value::String(v.clone())))
+                    }
+                    specguard_filter::identity::HeaderOp::Remove(_) => None,
+                })
+                .collect();
+            json!({
+                "subject": c.subject,
+                "class": if c.internal { "internal" } else { "external" },
+                "service": c.service,
+                "permissions": c.permissions,
+                "api_key": c.api_key,
+                "forwarded_headers": forwarded,
+            })
+        }),
     })
 }
 
-pub fn run(policy: &Path, request: &Path, response: Option<&Path>) -> ExitCode {
+pub fn run(policy: &Path, request: &Path, response: Option<&Path>, now: Option<u64>) -> ExitCode {
+    let now = now.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    });
     let engine = match std::fs::read(policy)
         .map_err(|e| format!("{}: {e}", policy.display()))
         .and_then(|b| Engine::from_json(&b).map_err(|e| format!("{}: {e}", policy.display())))
@@ -213,7 +262,7 @@ pub fn run(policy: &Path, request: &Path, response: Option<&Path>) -> ExitCode {
     };
     let mut lines = Vec::new();
     for (i, r) in list.iter().enumerate() {
-        match evaluate(&engine, r, resp.as_ref(), i) {
+        match evaluate(&engine, r, resp.as_ref(), i, now) {
             Ok(o) => {
                 let mut line = json!({
                     "decision": o.decision,
@@ -226,6 +275,9 @@ pub fn run(policy: &Path, request: &Path, response: Option<&Path>) -> ExitCode {
                 }
                 if !o.monitored.is_empty() {
                     line["monitored"] = json!(o.monitored);
+                }
+                if let Some(id) = o.identity {
+                    line["identity"] = id;
                 }
                 lines.push(line);
             }

@@ -50,6 +50,9 @@ enum Cmd {
         /// RESP.json: the upstream response for a single request.
         #[arg(long)]
         response: Option<PathBuf>,
+        /// The clock, Unix seconds (default: now), for token lifetimes.
+        #[arg(long)]
+        now: Option<u64>,
     },
     /// Check a policy file (what the filter does at configure time).
     Check { policy: PathBuf },
@@ -118,7 +121,8 @@ fn main() -> ExitCode {
             policy,
             request,
             response,
-        } => eval::run(&policy, &request, response.as_deref()),
+            now,
+        } => eval::run(&policy, &request, response.as_deref(), now),
         Cmd::Check { policy } => {
             let loaded = std::fs::read(&policy)
                 .map_err(|e| e.to_string())

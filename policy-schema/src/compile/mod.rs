@@ -10,6 +10,7 @@ mod loader;
 mod openapi;
 mod overlay;
 mod schema;
+mod security;
 
 pub use diag::{Diagnostic, Diagnostics, Location, Severity};
 pub use loader::{Loader, Source};

@@ -21,14 +21,16 @@ const METHODS: &[&str] = &[
 const NOT_YET: &[&str] = &[
     "x-specguard-rate-limit",
     "x-specguard-block",
-    "x-specguard-callers",
-    "x-specguard-caller-classes",
     "x-specguard-data-policy",
 ];
 
 /// Per-document context.
 struct Ctx<'c, 'a> {
     sc: SchemaCompiler<'a>,
+    schemes: Vec<crate::security::SecurityScheme>,
+    scheme_index: super::security::SchemeIndex,
+    root_security: Vec<crate::security::Requirement>,
+    root_callers: Vec<String>,
     root: DocId,
     root_mode: Mode,
     root_limits: Limits,
@@ -74,6 +76,7 @@ pub fn compile(
         info: Info::default(),
         host: HostSettings::default(),
         mode: Mode::Enforce,
+        security: Default::default(),
         operations: Vec::new(),
         schemas: Vec::new(),
     };
@@ -150,13 +153,16 @@ pub fn compile(
         match key.as_str() {
             "openapi" | "info" | "servers" | "paths" | "tags" | "externalDocs"
             | "jsonSchemaDialect" => {}
-            "components" => components_warnings(diags, &top, &rootobj[key]),
+            "components" => {}
             "webhooks" => diags.warn(
                 &top.child(key),
                 "webhooks describe calls the API makes; not enforced on inbound traffic",
                 None,
             ),
-            "security" => security(diags, &top, &rootobj[key]),
+            "security"
+            | "x-specguard-callers"
+            | "x-specguard-caller-classes"
+            | "x-specguard-identity-headers" => {}
             "x-specguard-request-headers" => match rootobj[key].as_str() {
                 Some("hold") => host.request_headers = HeaderMode::Hold,
                 Some("forward") => host.request_headers = HeaderMode::Forward,
@@ -183,7 +189,35 @@ pub fn compile(
         }
     }
 
+    let (schemes, scheme_index) = super::security::schemes(loader, root, rootobj, &top, diags);
+    let root_security = match rootobj.get("security") {
+        Some(v) => {
+            super::security::requirements(v, &top.child("security"), &scheme_index, &schemes, diags)
+        }
+        None => Vec::new(),
+    };
+    let root_callers = match rootobj.get("x-specguard-callers") {
+        Some(v) => super::security::callers(v, &top.child("x-specguard-callers"), diags),
+        None => Vec::new(),
+    };
+    let internal_class = match rootobj.get("x-specguard-caller-classes") {
+        Some(v) => {
+            super::security::caller_classes(v, &top.child("x-specguard-caller-classes"), diags)
+        }
+        None => Default::default(),
+    };
+    let identity_headers = match rootobj.get("x-specguard-identity-headers") {
+        Some(v) => {
+            super::security::identity_headers(v, &top.child("x-specguard-identity-headers"), diags)
+        }
+        None => Default::default(),
+    };
+
     let mut ctx = Ctx {
+        schemes: schemes.clone(),
+        scheme_index,
+        root_security,
+        root_callers,
         sc: SchemaCompiler::new(
             loader,
             diags,
@@ -233,37 +267,13 @@ pub fn compile(
         info,
         host,
         mode: root_mode,
+        security: crate::security::Security {
+            schemes,
+            internal: internal_class,
+            headers: identity_headers,
+        },
         operations,
         schemas,
-    }
-}
-
-fn components_warnings(diags: &mut Diagnostics, top: &Location, v: &Value) {
-    if let Some(c) = obj(v) {
-        if c.get("securitySchemes")
-            .and_then(obj)
-            .is_some_and(|m| !m.is_empty())
-        {
-            diags.warn(
-                &top.child("components").child("securitySchemes"),
-                "security schemes are not enforced by this version; nothing is authenticated",
-                Some("put authentication in front of specguard until identity ships"),
-            );
-        }
-    }
-}
-
-/// `security` requirements: `[]` (public on purpose) is fine; anything else
-/// would be a promise this version cannot keep, so it is an error.
-fn security(diags: &mut Diagnostics, at: &Location, v: &Value) {
-    match v.as_array() {
-        Some(a) if a.is_empty() || a.iter().all(|r| r.as_object().is_some_and(Map::is_empty)) => {}
-        Some(_) => diags.error(
-            &at.child("security"),
-            "security requirements are not enforced by this version of specguard",
-            Some("identity and authorization are the next release; until then authenticate in front of specguard and remove `security`, or mark operations `security: []`"),
-        ),
-        None => diags.error(&at.child("security"), "`security` must be a list", None),
     }
 }
 
@@ -528,6 +538,8 @@ fn operation(
         None => format!("{method_uc} {path}"),
     };
     let mut internal = false;
+    let mut op_security = None;
+    let mut op_callers = None;
     for (key, val) in o {
         let k = key.as_str();
         match k {
@@ -543,7 +555,18 @@ fn operation(
                 "per-operation servers are not supported",
                 Some("use root servers or --base-path"),
             ),
-            "security" => security(ctx.sc.diags, at, val),
+            "security" => {
+                op_security = Some(super::security::requirements(
+                    val,
+                    &at.child(k),
+                    &ctx.scheme_index,
+                    &ctx.schemes,
+                    ctx.sc.diags,
+                ));
+            }
+            "x-specguard-callers" => {
+                op_callers = Some(super::security::callers(val, &at.child(k), ctx.sc.diags))
+            }
             "x-internal" => match val.as_bool() {
                 Some(b) => internal = b,
                 None => ctx
@@ -668,6 +691,8 @@ fn operation(
         mode: op_mode,
         internal,
         owner: op_owner,
+        security: op_security.unwrap_or_else(|| ctx.root_security.clone()),
+        callers: op_callers.unwrap_or_else(|| ctx.root_callers.clone()),
         parameters,
         request_body,
         responses,
