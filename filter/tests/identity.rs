@@ -535,3 +535,12 @@ fn weak_or_broken_key_sets_are_refused_at_compile_and_configure_time() {
         "{d:?}"
     );
 }
+
+#[test]
+fn identity_policies_round_trip_through_json() {
+    let c = compile_text(&spec(), Path::new("identity.json"), &Options::default()).unwrap();
+    let text = serde_json::to_string(&c.policy).unwrap();
+    let back = specguard_policy::Policy::from_json(text.as_bytes()).unwrap();
+    assert_eq!(back, c.policy);
+    assert!(Engine::from_json(text.as_bytes()).is_ok());
+}

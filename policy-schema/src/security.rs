@@ -26,7 +26,8 @@ pub struct Security {
 pub struct SecurityScheme {
     /// The scheme's name in `components.securitySchemes`.
     pub name: String,
-    #[serde(flatten)]
+    /// What it is and how it is checked.
+    #[serde(rename = "scheme")]
     pub kind: SchemeKind,
 }
 
@@ -35,7 +36,7 @@ pub struct SecurityScheme {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SchemeKind {
     /// Bearer JWTs (`http`/`bearer`, `oauth2`, `openIdConnect` with `x-specguard-jwt`).
-    Jwt(JwtScheme),
+    Jwt(Box<JwtScheme>),
     /// API keys identifying the calling software (`apiKey` with `x-specguard-api-keys`).
     ApiKey(ApiKeyScheme),
 }

@@ -41,6 +41,10 @@ fn snapshot(name: &str, overlays: &[&str], options: Options) {
     match compile_file(&spec, &overlay_refs, &options) {
         Ok(c) => {
             let policy = serde_json::to_string_pretty(&c.policy).unwrap() + "\n";
+            // What the compiler writes, the filter reads back unchanged.
+            let back = specguard_policy::Policy::from_json(policy.as_bytes())
+                .unwrap_or_else(|e| panic!("{name}: policy does not read back: {e}"));
+            assert_eq!(back, c.policy, "{name}: policy changes through JSON");
             check(&dir.join("policy.json"), &policy);
             let warnings: String = c.warnings.iter().map(|w| format!("{w}\n")).collect();
             check(&dir.join("diagnostics.txt"), &warnings);

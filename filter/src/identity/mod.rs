@@ -165,7 +165,7 @@ impl Identity {
                         JwksSource::Remote { .. } => Vec::new(),
                     };
                     SchemeRuntime::Jwt(Box::new(JwtRuntime {
-                        cfg: cfg.clone(),
+                        cfg: (**cfg).clone(),
                         keys: RefCell::new(loaded),
                         cache: RefCell::new(LruCache::new(
                             NonZeroUsize::new(TOKEN_CACHE).unwrap_or(NonZeroUsize::MIN),

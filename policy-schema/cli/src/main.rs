@@ -80,6 +80,15 @@ fn main() -> ExitCode {
                     for w in &compiled.warnings {
                         eprintln!("{w}");
                     }
+                    // Load it the way the filter will (key sets, regexes, schema
+                    // graph): a policy Envoy would refuse is not written.
+                    if let Err(e) = specguard_filter::Engine::new(compiled.policy.clone()) {
+                        eprintln!(
+                            "error: {}: the compiled policy does not load: {e}",
+                            spec.display()
+                        );
+                        return ExitCode::from(1);
+                    }
                     let text = match serde_json::to_string_pretty(&compiled.policy) {
                         Ok(t) => t,
                         Err(e) => {

@@ -273,7 +273,7 @@ fn jwt(
         return None;
     };
     s.jwks = jwks_source(loader, doc, &at.child("jwks"), &jwks, diags)?;
-    Some(SchemeKind::Jwt(s))
+    Some(SchemeKind::Jwt(Box::new(s)))
 }
 
 fn jwks_source(

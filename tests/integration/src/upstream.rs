@@ -49,6 +49,8 @@ impl Scripted {
 
 #[derive(Default)]
 struct State {
+    /// Responses by request path (without query), for requests without a test id.
+    by_path: HashMap<String, Scripted>,
     /// `x-test-id` of every request whose headers arrived, complete or not.
     heads: Vec<String>,
     seen: Vec<Recorded>,
@@ -82,6 +84,26 @@ impl Upstream {
             .expect("lock")
             .scripts
             .insert(id.to_string(), resp);
+    }
+
+    /// Answer requests for `path` (no `x-test-id` needed) with `resp`.
+    pub fn serve_path(&self, path: &str, resp: Scripted) {
+        self.state
+            .lock()
+            .expect("lock")
+            .by_path
+            .insert(path.to_string(), resp);
+    }
+
+    /// Requests received for `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.state
+            .lock()
+            .expect("lock")
+            .seen
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
     }
 
     /// Requests received with `x-test-id: id`.
@@ -183,13 +205,17 @@ fn serve(conn: TcpStream, st: Arc<Mutex<State>>) {
         let id = get("x-test-id").unwrap_or_default();
         let resp = {
             let mut s = st.lock().expect("lock");
+            let by_path = s
+                .by_path
+                .get(path.split('?').next().unwrap_or_default())
+                .cloned();
             s.seen.push(Recorded {
                 method,
                 path,
                 headers: headers.clone(),
                 body,
             });
-            s.scripts.get(&id).cloned()
+            s.scripts.get(&id).cloned().or(by_path)
         };
         let resp = resp.unwrap_or_else(|| Scripted::json(200, serde_json::json!({"status": "ok"})));
         let mut out = format!(
