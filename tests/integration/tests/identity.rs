@@ -231,3 +231,145 @@ fn remote_jwks_rotation_outage_and_cold_start() {
         200
     );
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn jwt_attack_matrix_through_envoy() {
+    let rs = RS256KeyPair::generate(2048).unwrap().with_key_id("rs");
+    let rs384 = RS384KeyPair::from_der(&rs.to_der().unwrap())
+        .unwrap()
+        .with_key_id("rs");
+    let es = ES256KeyPair::generate().with_key_id("es");
+    let ed = Ed25519KeyPair::generate().with_key_id("ed");
+    let hs = HS256Key::from_bytes(b"0123456789abcdef0123456789abcdef").with_key_id("hs");
+    let rsa = rs.public_key().to_components();
+    let ec = es.public_key().public_key().to_bytes_uncompressed();
+    let keys = json!({"keys": [
+        {"kty": "RSA", "kid": "rs", "n": b64(&rsa.n), "e": b64(&rsa.e)},
+        {"kty": "EC", "kid": "es", "crv": "P-256", "x": b64(&ec[1..33]), "y": b64(&ec[33..])},
+        {"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": b64(&ed.public_key().to_bytes())},
+        {"kty": "oct", "kid": "hs", "k": b64(b"0123456789abcdef0123456789abcdef")}
+    ]});
+    let mut spec: Value = serde_json::from_str(&spec(1)).unwrap();
+    spec["components"]["securitySchemes"]["bearer"]["x-specguard-jwt"] = json!({
+        "issuer": "https://idp.test", "audiences": ["shop"], "max-lifetime": "1h",
+        "algorithms": ["RS256", "ES256", "EdDSA", "HS256"], "jwks": {"inline": keys}
+    });
+    let dir = TempDir::new("matrix");
+    let spec_path = dir.0.join("openapi.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let policy = dir.0.join("policy.json");
+    compile(&spec_path, &policy);
+    let api = Upstream::start();
+    let envoy = Envoy::start(Some(&policy), api.port);
+    let s = Stack {
+        api,
+        envoy,
+        _dir: dir,
+    };
+
+    let now = unix_now();
+    let claims = || {
+        let mut c = Claims::with_custom_claims(
+            Scope {
+                scope: "orders:read".into(),
+            },
+            Duration::from_mins(10),
+        )
+        .with_issuer("https://idp.test")
+        .with_audience("shop")
+        .with_subject("u");
+        c.issued_at = Some(UnixTimeStamp::from_secs(now - 30));
+        c.expires_at = Some(UnixTimeStamp::from_secs(now + 600));
+        c.invalid_before = None;
+        c
+    };
+    for (alg, tok) in [
+        ("RS256", rs.sign(claims()).unwrap()),
+        ("ES256", es.sign(claims()).unwrap()),
+        ("EdDSA", ed.sign(claims()).unwrap()),
+        ("HS256", hs.authenticate(claims()).unwrap()),
+    ] {
+        assert_eq!(status(&s, &tok, &format!("ok-{alg}")), 200, "{alg}");
+    }
+    let with = |f: &dyn Fn(&mut JWTClaims<Scope>)| {
+        let mut c = claims();
+        f(&mut c);
+        es.sign(c).unwrap()
+    };
+    let good = es.sign(claims()).unwrap();
+    let parts: Vec<&str> = good.split('.').collect();
+    let forged_body = b64(json!({"iss": "https://idp.test", "aud": "shop", "sub": "admin", "iat": now, "exp": now + 600, "scope": "orders:read admin"}).to_string().as_bytes());
+    let none = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(json!({"iss": "https://idp.test", "aud": "shop", "exp": now + 600, "scope": "orders:read"}).to_string().as_bytes())
+    );
+    let cases: Vec<(&str, String)> = vec![
+        ("alg none", none),
+        ("alg not allowed", rs384.sign(claims()).unwrap()),
+        (
+            "HS256 keyed with the RSA public key",
+            HS256Key::from_bytes(&rs.public_key().to_der().unwrap())
+                .with_key_id("rs")
+                .authenticate(claims())
+                .unwrap(),
+        ),
+        (
+            "unknown kid",
+            ES256KeyPair::generate()
+                .with_key_id("zz")
+                .sign(claims())
+                .unwrap(),
+        ),
+        (
+            "other key, same kid",
+            ES256KeyPair::generate()
+                .with_key_id("es")
+                .sign(claims())
+                .unwrap(),
+        ),
+        ("no exp", with(&|c| c.expires_at = None)),
+        (
+            "expired",
+            with(&|c| c.expires_at = Some(UnixTimeStamp::from_secs(now - 120))),
+        ),
+        (
+            "nbf in the future",
+            with(&|c| c.invalid_before = Some(UnixTimeStamp::from_secs(now + 600))),
+        ),
+        (
+            "iat in the future",
+            with(&|c| c.issued_at = Some(UnixTimeStamp::from_secs(now + 600))),
+        ),
+        (
+            "lifetime above max",
+            with(&|c| c.expires_at = Some(UnixTimeStamp::from_secs(now - 30 + 7200))),
+        ),
+        (
+            "wrong issuer",
+            with(&|c| c.issuer = Some("https://evil.test".into())),
+        ),
+        (
+            "wrong audience",
+            with(&|c| {
+                c.audiences = Some(jwt_simple::claims::Audiences::AsString("billing".into()))
+            }),
+        ),
+        (
+            "tampered payload",
+            format!("{}.{}.{}", parts[0], forged_body, parts[2]),
+        ),
+    ];
+    for (name, tok) in &cases {
+        let id = format!("bad-{name}");
+        assert_eq!(status(&s, tok, &id), 401, "{name}");
+        assert_eq!(s.api.touched(&id), 0, "{name}: reached the upstream");
+    }
+}
