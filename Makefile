@@ -110,6 +110,8 @@ bench: build envoy policy
 	cargo build --release -p noop-filter --target wasm32-wasip1
 	cp target/wasm32-wasip1/release/noop_filter.wasm target/bench-wasm/noop_filter.wasm
 	cargo run --release -q -p specguard-bench --bin exchange-bench
+	cargo run --release -q -p specguard-bench --bin identity-bench
+	cargo build --release -q -p specguard-bench --bin bench-token
 	SPECGUARD_ENVOY="$(ENVOY)" SPECGUARD_CLI="$(abspath $(CLI))" python3 bench/load.py
 
 lint:

@@ -94,11 +94,39 @@ def wait_http(url, timeout=30):
     raise SystemExit(f"not ready: {url}")
 
 
+def native_jwt_config(path, tok):
+    """Passthrough + Envoy's own jwt_authn + rbac requiring the same scope."""
+    with open(path) as f:
+        cfg = json.load(f)
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["http_filters"][0:0] = [
+        {"name": "envoy.filters.http.jwt_authn", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"bench": {
+                "issuer": tok["issuer"], "audiences": [tok["audience"]],
+                "local_jwks": {"inline_string": json.dumps(tok["jwks"])},
+                "payload_in_metadata": "jwt_payload"}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}]}},
+        {"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "ALLOW", "policies": {"orders-read": {
+                "permissions": [{"any": True}],
+                "principals": [{"metadata": {"filter": "envoy.filters.http.jwt_authn",
+                                              "path": [{"key": "jwt_payload"}, {"key": "scope"}],
+                                              "value": {"string_match": {"contains": "orders:read"}}}}]}}}}},
+    ]
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+
+
+TOKEN = None  # bench-token output for the identity phase
+
+
 def start_envoy(tmp, kind, policy):
     cfg = os.path.join(tmp, f"envoy-{kind}.yaml")
     args = [CLI, "envoy-config", "--listen", f"127.0.0.1:{LISTEN}", "--upstream", f"127.0.0.1:{UP}",
             "--admin", f"127.0.0.1:{ADMIN}", "-o", cfg]
-    if kind == "passthrough":
+    if kind in ("passthrough", "native-jwt"):
         args.append("--passthrough")
     elif kind == "noop-wasm":
         args += ["--bare-wasm", "--wasm", NOOP]
@@ -107,6 +135,8 @@ def start_envoy(tmp, kind, policy):
     else:
         args += ["--policy", policy, "--wasm", WASM]
     subprocess.run(args, check=True)
+    if kind == "native-jwt":
+        native_jwt_config(cfg, TOKEN)
     log = open(os.path.join(tmp, f"envoy-{kind}.log"), "w")
     p = subprocess.Popen(ENVOY + ["-c", cfg, "--disable-hot-restart", "--concurrency", "1", "--log-level", "error"],
                          stdout=log, stderr=log)
@@ -128,9 +158,14 @@ def median_of(runs):
     return out
 
 
+AUTH = None  # "Bearer ..." for the identity phase
+
+
 def wrk(tmp, method, warmup=False):
     seconds = 2 if warmup else DURATION
     args = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    if AUTH:
+        args += ["-H", f"Authorization: {AUTH}"]
     if method == "POST":
         script = os.path.join(tmp, "post.lua")
         with open(script, "w") as f:
@@ -170,6 +205,63 @@ def check_specguard_enforces():
     assert status == 400 and body["code"] == "unknown-field", (status, body)
 
 
+def identity_phase(policy_dir):
+    """specguard (ES256 JWT + scope + full validation) vs Envoy's jwt_authn +
+    rbac (JWT + scope, no validation) on the same authenticated traffic."""
+    global AUTH, TOKEN
+    bench_token = os.path.join(ROOT, "target/release/bench-token")
+    TOKEN = json.loads(subprocess.run([bench_token, "orders:read", "3600"], check=True, capture_output=True, text=True).stdout)
+    tmp = tempfile.mkdtemp(prefix="specguard-bench-jwt-")
+    overlay = os.path.join(tmp, "identity-overlay.json")
+    with open(overlay, "w") as f:
+        json.dump({"overlay": "1.0.0", "info": {"title": "bench identity", "version": "1"}, "actions": [{"target": "$", "update": {
+            "security": [{"bearer": ["orders:read"]}],
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "x-specguard-jwt": {
+                "issuer": TOKEN["issuer"], "audiences": [TOKEN["audience"]], "algorithms": ["ES256"],
+                "jwks": {"inline": TOKEN["jwks"]}}}}}}}]}, f)
+    policy = os.path.join(tmp, "policy.json")
+    subprocess.run([CLI, "compile", os.path.join(ROOT, "envoy/demo/openapi.yaml"), "--overlay", overlay, "-o", policy],
+                   check=True, stderr=subprocess.DEVNULL)
+    nginx, _ = start_nginx(tmp)
+    samples = {}
+    try:
+        for rnd in range(ROUNDS):
+            for kind in ["native-jwt", "specguard"]:
+                envoy = start_envoy(tmp, kind, policy)
+                try:
+                    if rnd == 0:
+                        check_auth_enforced()
+                    AUTH = "Bearer " + TOKEN["es256"]
+                    wrk(tmp, "GET", warmup=True)
+                    for method in ["GET", "POST"]:
+                        before = cpu_ticks(envoy.pid)
+                        r = wrk(tmp, method)
+                        r["cpu_us"] = (cpu_ticks(envoy.pid) - before) * 1e6 / os.sysconf("SC_CLK_TCK") / max(r["total"], 1)
+                        samples.setdefault((kind, method), []).append(r)
+                finally:
+                    AUTH = None
+                    envoy.send_signal(signal.SIGTERM)
+                    envoy.wait(timeout=30)
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {k: median_of(v) for k, v in samples.items()}
+
+
+def check_auth_enforced():
+    """Both setups must refuse a request without a token and accept the token."""
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{LISTEN}/api/orders/{ORDER_ID}", timeout=5)
+        raise SystemExit("identity benchmark: a request without a token was accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401, e.code
+    req = urllib.request.Request(f"http://127.0.0.1:{LISTEN}/api/orders/{ORDER_ID}",
+                                 headers={"authorization": "Bearer " + TOKEN["es256"]})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200, r.status
+
+
 def main():
     for tool in ["wrk"]:
         if not shutil.which(tool):
@@ -202,6 +294,7 @@ def main():
         nginx.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
     results = {k: median_of(v) for k, v in samples.items()}
+    jwt_results = identity_phase(policy_dir=None)
 
     print(f"\n== load: median of {ROUNDS} interleaved rounds, wrk -t1 -c{CONNECTIONS} -d{DURATION}s on loopback, nginx upstream ({size}-byte JSON), one Envoy worker")
     print(f"{'setup':<13}{'method':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'vs pass':>9}{'vs noop':>9}{'errors':>8}")
@@ -222,6 +315,15 @@ def main():
     buf = results[("noop-buffer", "POST")]
     print(f"host-side floor of checking bodies (noop-buffer over noop, POST): {buf['cpu_us'] - results[('noop-wasm', 'POST')]['cpu_us']:.0f} us/request;"
           f" specguard's logic over that floor: {post['cpu_us'] - buf['cpu_us']:.0f} us/request")
+    print(f"\n== identity: Envoy jwt_authn + rbac (no validation) vs specguard (ES256 JWT + scope + validation), median of {ROUNDS} rounds")
+    print(f"{'setup':<13}{'method':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'vs native':>10}{'errors':>8}")
+    for method in ["GET", "POST"]:
+        base = jwt_results[("native-jwt", method)]
+        for kind in ["native-jwt", "specguard"]:
+            r = jwt_results[(kind, method)]
+            print(f"{kind:<13}{method:<7}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['cpu_us']:>12.0f}{r['rps'] / base['rps']:>10.2f}{r['errors']:>8}")
+    ratio = jwt_results[("specguard", "GET")]["rps"] / jwt_results[("native-jwt", "GET")]["rps"]
+    print(f"target (issue #3): specguard JWT+scope+validation >= 1.0x native jwt_authn+rbac (GET): {ratio:.2f}x {'MET' if ratio >= 1.0 else 'NOT MET'}")
     if any(results[(k, m)]["errors"] for k in KINDS for m in ["GET", "POST"]):
         print("WARNING: some responses were not 2xx; the figures above include them")
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod genspec;
+pub mod jwt;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
