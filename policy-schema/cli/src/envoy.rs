@@ -36,6 +36,16 @@ pub struct Args {
     /// Load --wasm as a filter without a policy (the no-op floor in benchmarks).
     #[arg(long)]
     bare_wasm: bool,
+    /// Serve TLS with this certificate chain (PEM); with --tls-client-ca, mTLS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<String>,
+    /// Private key for --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<String>,
+    /// Require client certificates signed by this CA (PEM): mTLS, which gives
+    /// the filter the caller's SPIFFE ID for x-specguard-callers.
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<String>,
     /// Write here instead of stdout.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -50,6 +60,18 @@ fn addr(s: &str) -> Result<Value, String> {
 }
 
 fn build(args: &Args) -> Result<Value, String> {
+    let mut cfg = build_inner(args)?;
+    // Plain HTTP: no transport socket at all.
+    let chain = &mut cfg["static_resources"]["listeners"][0]["filter_chains"][0];
+    if chain["transport_socket"].is_null() {
+        if let Some(m) = chain.as_object_mut() {
+            m.remove("transport_socket");
+        }
+    }
+    Ok(cfg)
+}
+
+fn build_inner(args: &Args) -> Result<Value, String> {
     let mut http_filters = Vec::new();
     let mut route_timeouts = Vec::new();
     let mut extra_clusters: Vec<Value> = Vec::new();
@@ -157,6 +179,7 @@ fn build(args: &Args) -> Result<Value, String> {
                 "name": "specguard_listener",
                 "address": addr(&args.listen)?,
                 "filter_chains": [{
+                    "transport_socket": downstream_tls(args),
                     "filters": [{
                         "name": "envoy.filters.network.http_connection_manager",
                         "typed_config": {
@@ -184,6 +207,24 @@ fn build(args: &Args) -> Result<Value, String> {
             })).chain(extra_clusters).collect::<Vec<_>>()
         }
     }))
+}
+
+/// The listener's TLS (mTLS when a client CA is given), or null for plain HTTP.
+fn downstream_tls(args: &Args) -> Value {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Value::Null;
+    };
+    let mut ctx = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        "common_tls_context": {
+            "tls_certificates": [{"certificate_chain": {"filename": cert}, "private_key": {"filename": key}}]
+        }
+    });
+    if let Some(ca) = &args.tls_client_ca {
+        ctx["require_client_certificate"] = json!(true);
+        ctx["common_tls_context"]["validation_context"] = json!({"trusted_ca": {"filename": ca}});
+    }
+    json!({"name": "envoy.transport_sockets.tls", "typed_config": ctx})
 }
 
 /// The cluster the filter fetches a remote JWKS through (`dispatch_http_call`).

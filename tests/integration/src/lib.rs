@@ -114,6 +114,11 @@ impl Envoy {
     /// Starts Envoy with `policy` in front of `upstream_port`, or without the
     /// filter when `policy` is `None`. Waits (bounded) until it is ready.
     pub fn start(policy: Option<&Path>, upstream_port: u16) -> Envoy {
+        Envoy::start_with(policy, upstream_port, &[])
+    }
+
+    /// Like [`Envoy::start`], with extra `specguard envoy-config` arguments.
+    pub fn start_with(policy: Option<&Path>, upstream_port: u16, config_args: &[&str]) -> Envoy {
         let dir = TempDir::new("envoy");
         let port = free_port();
         let admin = free_port();
@@ -134,6 +139,7 @@ impl Envoy {
             Some(p) => gen.arg("--policy").arg(p),
             None => gen.arg("--passthrough"),
         };
+        gen.args(config_args);
         let o = gen.output().expect("run specguard envoy-config");
         assert!(
             o.status.success(),
