@@ -205,10 +205,10 @@ def check_specguard_enforces():
     assert status == 400 and body["code"] == "unknown-field", (status, body)
 
 
-def identity_phase(policy_dir):
+def identity_phase():
     """specguard (ES256 JWT + scope + full validation) vs Envoy's jwt_authn +
     rbac (JWT + scope, no validation) on the same authenticated traffic."""
-    global AUTH, TOKEN
+    global TOKEN
     bench_token = os.path.join(ROOT, "target/release/bench-token")
     TOKEN = json.loads(subprocess.run([bench_token, "orders:read", "3600"], check=True, capture_output=True, text=True).stdout)
     tmp = tempfile.mkdtemp(prefix="specguard-bench-jwt-")
@@ -223,29 +223,37 @@ def identity_phase(policy_dir):
     subprocess.run([CLI, "compile", os.path.join(ROOT, "envoy/demo/openapi.yaml"), "--overlay", overlay, "-o", policy],
                    check=True, stderr=subprocess.DEVNULL)
     nginx, _ = start_nginx(tmp)
-    samples = {}
     try:
-        for rnd in range(ROUNDS):
-            for kind in ["native-jwt", "specguard"]:
-                envoy = start_envoy(tmp, kind, policy)
-                try:
-                    if rnd == 0:
-                        check_auth_enforced()
-                    AUTH = "Bearer " + TOKEN["es256"]
-                    wrk(tmp, "GET", warmup=True)
-                    for method in ["GET", "POST"]:
-                        before = cpu_ticks(envoy.pid)
-                        r = wrk(tmp, method)
-                        r["cpu_us"] = (cpu_ticks(envoy.pid) - before) * 1e6 / os.sysconf("SC_CLK_TCK") / max(r["total"], 1)
-                        samples.setdefault((kind, method), []).append(r)
-                finally:
-                    AUTH = None
-                    envoy.send_signal(signal.SIGTERM)
-                    envoy.wait(timeout=30)
+        return rounds(tmp, ["native-jwt", "specguard"], policy, check_auth_enforced, auth="Bearer " + TOKEN["es256"])
     finally:
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def rounds(tmp, kinds, policy, check, checked_kinds=None, auth=None):
+    """Runs every setup in `kinds` once per round (interleaved), GET and POST,
+    with Envoy CPU per request; returns the median of each. `check` runs once
+    per setup (in `checked_kinds`, or all) before its first measurement."""
+    global AUTH
+    samples = {}
+    for rnd in range(ROUNDS):
+        for kind in kinds:
+            envoy = start_envoy(tmp, kind, policy)
+            try:
+                if rnd == 0 and (checked_kinds is None or kind in checked_kinds):
+                    check()
+                AUTH = auth
+                wrk(tmp, "GET", warmup=True)  # V8 compiles and tiers up; connections warm
+                for method in ["GET", "POST"]:
+                    before = cpu_ticks(envoy.pid)
+                    r = wrk(tmp, method)
+                    r["cpu_us"] = (cpu_ticks(envoy.pid) - before) * 1e6 / os.sysconf("SC_CLK_TCK") / max(r["total"], 1)
+                    samples.setdefault((kind, method), []).append(r)
+            finally:
+                AUTH = None
+                envoy.send_signal(signal.SIGTERM)
+                envoy.wait(timeout=30)
     return {k: median_of(v) for k, v in samples.items()}
 
 
@@ -271,30 +279,13 @@ def main():
     subprocess.run([CLI, "compile", os.path.join(ROOT, "envoy/demo/openapi.yaml"), "-o", policy],
                    check=True, stderr=subprocess.DEVNULL)
     nginx, size = start_nginx(tmp)
-    samples = {}
     try:
-        for rnd in range(ROUNDS):
-            for kind in KINDS:
-                envoy = start_envoy(tmp, kind, policy)
-                try:
-                    if kind == "specguard" and rnd == 0:
-                        check_specguard_enforces()
-                    wrk(tmp, "GET", warmup=True)  # V8 compiles and tiers up; connections warm
-                    for method in ["GET", "POST"]:
-                        before = cpu_ticks(envoy.pid)
-                        r = wrk(tmp, method)
-                        ticks = cpu_ticks(envoy.pid) - before
-                        r["cpu_us"] = ticks * 1e6 / os.sysconf("SC_CLK_TCK") / max(r["total"], 1)
-                        samples.setdefault((kind, method), []).append(r)
-                finally:
-                    envoy.send_signal(signal.SIGTERM)
-                    envoy.wait(timeout=30)
+        results = rounds(tmp, KINDS, policy, check_specguard_enforces, checked_kinds=("specguard",))
     finally:
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
-    results = {k: median_of(v) for k, v in samples.items()}
-    jwt_results = identity_phase(policy_dir=None)
+    jwt_results = identity_phase()
 
     print(f"\n== load: median of {ROUNDS} interleaved rounds, wrk -t1 -c{CONNECTIONS} -d{DURATION}s on loopback, nginx upstream ({size}-byte JSON), one Envoy worker")
     print(f"{'setup':<13}{'method':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'vs pass':>9}{'vs noop':>9}{'errors':>8}")

@@ -58,6 +58,22 @@ pub struct Key {
     pub verifier: Verifier,
 }
 
+/// Encodes unpadded base64url (JWK fields, JWT segments).
+pub fn b64url_encode(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..chunk.len() + 1 {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
 /// Decodes unpadded base64url (JWK fields).
 pub fn b64url(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
@@ -206,6 +222,10 @@ mod tests {
 
     #[test]
     fn base64url() {
+        for len in 0..20 {
+            let data: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(b64url(&b64url_encode(&data)).unwrap(), data);
+        }
         assert_eq!(b64url("aGVsbG8").unwrap(), b"hello");
         assert_eq!(b64url("AQAB").unwrap(), vec![1, 0, 1]);
         assert!(b64url("a+b").is_none());

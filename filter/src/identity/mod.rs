@@ -74,6 +74,7 @@ impl Credentials<'_> {
     }
 }
 
+#[derive(Clone)]
 struct Verified {
     subject: Option<String>,
     issuer: Option<String>,
@@ -519,25 +520,16 @@ fn verify_cached(rt: &JwtRuntime, token: &str, now: u64) -> Result<Verified, &'s
             // Same hash is not enough: the whole token must match.
             if ct_eq(t.as_bytes(), token.as_bytes()) {
                 if now <= v.exp {
-                    return Ok(Verified {
-                        subject: v.subject.clone(),
-                        issuer: v.issuer.clone(),
-                        permissions: v.permissions.clone(),
-                        exp: v.exp,
-                    });
+                    return Ok(v.clone());
                 }
                 cache.pop(&key);
             }
         }
     }
     let v = verify(rt, token, now)?;
-    let copy = Verified {
-        subject: v.subject.clone(),
-        issuer: v.issuer.clone(),
-        permissions: v.permissions.clone(),
-        exp: v.exp,
-    };
-    rt.cache.borrow_mut().put(key, (token.to_string(), copy));
+    rt.cache
+        .borrow_mut()
+        .put(key, (token.to_string(), v.clone()));
     Ok(v)
 }
 

@@ -244,20 +244,7 @@ fn eval_checks_identity_with_an_injected_clock_and_peer() {
 }
 
 fn hs256_token(key: &[u8], header: &str, claims: &str) -> String {
-    let b64 = |b: &[u8]| {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in b.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, x)| acc | (u32::from(*x) << (16 - 8 * i)));
-            for i in 0..chunk.len() + 1 {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out
-    };
+    let b64 = specguard_filter::identity::keys::b64url_encode;
     let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
     let sig = hmac_sha256::HMAC::mac(signing_input.as_bytes(), key);
     format!("{signing_input}.{}", b64(&sig))

@@ -95,6 +95,34 @@ fn read_beside(
     }
 }
 
+/// Reports the fields of a security scheme object that `known` does not list.
+fn scheme_fields(
+    d: &Map<String, Value>,
+    at: &Location,
+    known: &[&str],
+    what: &str,
+    diags: &mut Diagnostics,
+) {
+    for k in d.keys() {
+        match k.as_str() {
+            _ if known.contains(&k.as_str()) => {}
+            _ if k.starts_with("x-specguard-") => diags.error(
+                &at.child(k),
+                format!("`{k}` is not allowed on {what}"),
+                None,
+            ),
+            _ if k.starts_with("x-") => {
+                diags.warn(&at.child(k), format!("extension `{k}` is ignored"), None)
+            }
+            _ => diags.error(
+                &at.child(k),
+                format!("unknown security scheme field `{k}`"),
+                None,
+            ),
+        }
+    }
+}
+
 /// Parses `components.securitySchemes` into the policy's schemes.
 pub fn schemes(
     loader: &Loader,
@@ -185,25 +213,21 @@ fn jwt(
     d: &Map<String, Value>,
     diags: &mut Diagnostics,
 ) -> Option<SchemeKind> {
-    for k in d.keys() {
-        match k.as_str() {
-            "type" | "scheme" | "bearerFormat" | "description" | "flows" | "openIdConnectUrl"
-            | "x-specguard-jwt" => {}
-            _ if k.starts_with("x-specguard-") => diags.error(
-                &at.child(k),
-                format!("`{k}` is not allowed on a JWT scheme"),
-                None,
-            ),
-            _ if k.starts_with("x-") => {
-                diags.warn(&at.child(k), format!("extension `{k}` is ignored"), None)
-            }
-            _ => diags.error(
-                &at.child(k),
-                format!("unknown security scheme field `{k}`"),
-                None,
-            ),
-        }
-    }
+    scheme_fields(
+        d,
+        at,
+        &[
+            "type",
+            "scheme",
+            "bearerFormat",
+            "description",
+            "flows",
+            "openIdConnectUrl",
+            "x-specguard-jwt",
+        ],
+        "a JWT scheme",
+        diags,
+    );
     let at = at.child("x-specguard-jwt");
     let Some(cfg) = d.get("x-specguard-jwt").and_then(Value::as_object) else {
         diags.error(&at, "a bearer/OAuth2/OpenID Connect scheme needs `x-specguard-jwt` to say how tokens are verified", Some("x-specguard-jwt: { issuer, audiences, jwks: { uri | file | inline }, algorithms }"));
@@ -368,24 +392,13 @@ fn api_key(
     d: &Map<String, Value>,
     diags: &mut Diagnostics,
 ) -> Option<SchemeKind> {
-    for k in d.keys() {
-        match k.as_str() {
-            "type" | "name" | "in" | "description" | "x-specguard-api-keys" => {}
-            _ if k.starts_with("x-specguard-") => diags.error(
-                &at.child(k),
-                format!("`{k}` is not allowed on an apiKey scheme"),
-                None,
-            ),
-            _ if k.starts_with("x-") => {
-                diags.warn(&at.child(k), format!("extension `{k}` is ignored"), None)
-            }
-            _ => diags.error(
-                &at.child(k),
-                format!("unknown security scheme field `{k}`"),
-                None,
-            ),
-        }
-    }
+    scheme_fields(
+        d,
+        at,
+        &["type", "name", "in", "description", "x-specguard-api-keys"],
+        "an apiKey scheme",
+        diags,
+    );
     let location = match d.get("in").and_then(Value::as_str) {
         Some("header") => ApiKeyLocation::Header,
         Some("query") => ApiKeyLocation::Query,

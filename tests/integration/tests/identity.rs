@@ -11,18 +11,7 @@ use serde_json::{json, Value};
 use specguard_integration::*;
 
 fn b64(bytes: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..chunk.len() + 1 {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    specguard_filter::identity::keys::b64url_encode(bytes)
 }
 
 fn jwks(keys: &[&ES256KeyPair]) -> Scripted {
