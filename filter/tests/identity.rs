@@ -533,3 +533,69 @@ fn identity_policies_round_trip_through_json() {
     assert_eq!(back, c.policy);
     assert!(Engine::from_json(text.as_bytes()).is_ok());
 }
+
+#[test]
+fn token_header_and_query_parameter_are_configurable_and_key_files_embed() {
+    let dir = std::env::temp_dir().join(format!("specguard-identity-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keys.json"), jwks().to_string()).unwrap();
+    let hash: String = hmac_sha256::Hash::hash(b"s3cret-key")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(
+        dir.join("api-keys.yaml"),
+        format!("- id: nightly\n  sha256: {hash}\n"),
+    )
+    .unwrap();
+    let mut v: Value = serde_json::from_str(&spec()).unwrap();
+    let jwt = &mut v["components"]["securitySchemes"]["bearer"]["x-specguard-jwt"];
+    jwt["jwks"] = json!({"file": "keys.json"});
+    jwt["header"] = json!("X-Token");
+    jwt["query"] = json!("access_token");
+    v["components"]["securitySchemes"]["batch"]["x-specguard-api-keys"] =
+        json!({"file": "api-keys.yaml"});
+    let spec_path = dir.join("openapi.json");
+    std::fs::write(&spec_path, v.to_string()).unwrap();
+    let c = specguard_policy::compile::compile_file(&spec_path, &[], &Options::default())
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    let e = Engine::new(c.policy).unwrap();
+    let token = keys().es.sign(claims("orders:read")).unwrap();
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        code(&req(&e, "GET", "/orders", &[("x-token", &bearer)], NOW).1),
+        (200, "ok")
+    );
+    // The standard header is not looked at any more.
+    assert_eq!(
+        code(&req(&e, "GET", "/orders", &[("authorization", &bearer)], NOW).1),
+        (401, "unauthenticated")
+    );
+    // The declared query parameter carries tokens and is not an unknown parameter.
+    assert_eq!(
+        code(
+            &req(
+                &e,
+                "GET",
+                &format!("/orders?access_token={token}"),
+                &[],
+                NOW
+            )
+            .1
+        ),
+        (200, "ok")
+    );
+    // API keys from the file.
+    let head = RequestHead {
+        method: "POST".into(),
+        path: "/orders".into(),
+        headers: vec![
+            ("x-api-key".into(), "s3cret-key".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
+        now: NOW,
+        peer_uri_san: None,
+    };
+    assert_eq!(e.request_headers(&head, true).1, Step::Continue);
+    let _ = std::fs::remove_dir_all(&dir);
+}
