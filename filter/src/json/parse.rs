@@ -230,26 +230,30 @@ impl<'a> Parser<'a> {
         self.i += 1;
         let start = self.i;
         let max = self.limits.max_string as usize;
-        // Fast path: no escapes.
-        loop {
-            match self.peek() {
-                Some(b'"') => {
-                    let s = &self.s[start..self.i];
-                    self.i += 1;
-                    if s.len() > max {
-                        return Err(JsonError::StringTooLong(self.limits.max_string));
+        // Fast path: scan (within the bound) to the first quote, backslash or
+        // control character in one tight loop.
+        let window = &self.b[start..self.b.len().min(start + max + 1)];
+        match window
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        {
+            Some(n) => {
+                self.i = start + n;
+                match window[n] {
+                    b'"' => {
+                        self.i += 1;
+                        return Ok(Cow::Borrowed(&self.s[start..start + n]));
                     }
-                    return Ok(Cow::Borrowed(s));
+                    b'\\' => {}
+                    _ => return Err(self.syntax("control character in string")),
                 }
-                Some(b'\\') => break,
-                Some(c) if c < 0x20 => return Err(self.syntax("control character in string")),
-                Some(_) => {
-                    self.i += 1;
-                    if self.i - start > max {
-                        return Err(JsonError::StringTooLong(self.limits.max_string));
-                    }
-                }
-                None => return Err(self.syntax("unterminated string")),
+            }
+            None if window.len() > max => {
+                return Err(JsonError::StringTooLong(self.limits.max_string))
+            }
+            None => {
+                self.i = self.b.len();
+                return Err(self.syntax("unterminated string"));
             }
         }
         let mut out = String::with_capacity(self.i - start + 16);

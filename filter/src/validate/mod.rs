@@ -75,6 +75,11 @@ struct Node {
     in_place: bool,
     /// Effective field flags: own, or through `$ref` / `allOf`.
     flags: Flags,
+    /// `{$ref: T, unevaluatedProperties: false}` with nothing else applied in
+    /// place and a plain `T`: the members T declares are exactly the
+    /// evaluated ones, so T is evaluated "closed" instead of collecting
+    /// annotations key by key (the common shape of a closed `$ref`).
+    closes_ref: bool,
     /// Some field under this node may be removed from a response.
     may_redact: bool,
 }
@@ -189,11 +194,32 @@ impl Validator {
                     internal: s.internal,
                 },
                 may_redact: false,
+                closes_ref: false,
                 s: s.clone(),
             });
         }
-        let v = Validator { nodes };
+        let mut v = Validator { nodes };
         v.check_in_place_cycles()?;
+        for i in 0..v.nodes.len() {
+            let s = &v.nodes[i].s;
+            let only_ref = s.reference.is_some()
+                && s.all_of.is_empty()
+                && s.any_of.is_empty()
+                && s.one_of.is_empty()
+                && s.not.is_none()
+                && s.if_.is_none()
+                && s.dependent_schemas.is_empty()
+                && s.discriminator.is_none()
+                && s.properties.is_empty()
+                && s.pattern_properties.is_empty()
+                && s.additional_properties.is_none();
+            let never_uneval = s
+                .unevaluated_properties
+                .is_some_and(|u| v.nodes[u as usize].s.never);
+            let target_plain = s.reference.is_some_and(|t| !v.nodes[t as usize].in_place);
+            v.nodes[i].closes_ref =
+                only_ref && never_uneval && target_plain && s.unevaluated_items.is_none();
+        }
         Ok(v.with_derived_flags())
     }
 
@@ -337,6 +363,12 @@ impl Validator {
     }
 
     fn eval(&self, id: SchemaId, v: &Json, cx: Ctx, tr: &mut Tr) -> bool {
+        self.eval_c(id, v, cx, tr, false)
+    }
+
+    /// `close`: members the schema does not declare are unevaluated and refused
+    /// (see `Node::closes_ref`).
+    fn eval_c(&self, id: SchemaId, v: &Json, cx: Ctx, tr: &mut Tr, close: bool) -> bool {
         let n = self.node(id);
         let s = &n.s;
         if s.never {
@@ -356,7 +388,7 @@ impl Validator {
             }
         }
         let ok = match v {
-            Json::Obj(m) => self.eval_object(id, n, m, cx, tr),
+            Json::Obj(m) => self.eval_object(id, n, m, cx, tr, close),
             Json::Arr(a) => self.eval_array(id, n, a, cx, tr),
             Json::Str(st) => self.eval_string(id, n, st, tr),
             Json::Num(num) => self.eval_number(id, n, *num, tr),
@@ -387,6 +419,11 @@ impl Validator {
 
     fn eval_in_place(&self, id: SchemaId, n: &Node, v: &Json, cx: Ctx, tr: &mut Tr) -> bool {
         let s = &n.s;
+        if n.closes_ref {
+            if let Some(r) = s.reference {
+                return self.eval_c(r, v, cx, tr, true);
+            }
+        }
         if let Some(r) = s.reference {
             if !self.eval(r, v, cx, tr) {
                 return false;
@@ -569,7 +606,15 @@ impl Validator {
             })
     }
 
-    fn eval_object(&self, id: SchemaId, n: &Node, m: &[Member], cx: Ctx, tr: &mut Tr) -> bool {
+    fn eval_object(
+        &self,
+        id: SchemaId,
+        n: &Node,
+        m: &[Member],
+        cx: Ctx,
+        tr: &mut Tr,
+        close: bool,
+    ) -> bool {
         let s = &n.s;
         let len = m.len() as u64;
         if s.min_properties.is_some_and(|x| len < x) {
@@ -645,6 +690,9 @@ impl Validator {
                         seg(tr, || k.to_string());
                         return fail(tr, "additionalProperties", id);
                     }
+                } else if close && inline_unevaluated.is_none() {
+                    seg(tr, || k.to_string());
+                    return fail(tr, "unevaluatedProperties", id);
                 } else if let Some(u) = inline_unevaluated {
                     if !self.sub_ok(u, val, cx, tr) {
                         seg(tr, || k.to_string());
