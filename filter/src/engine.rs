@@ -99,6 +99,8 @@ pub struct Engine {
     pub identity: Identity,
     /// Some check needs the mTLS peer's SPIFFE ID (the host reads it only then).
     pub needs_peer: bool,
+    /// Some check needs the clock (token lifetimes); the host reads it only then.
+    pub needs_clock: bool,
 }
 
 /// Matches a content type against declared media ranges: exact, then
@@ -157,12 +159,18 @@ impl Engine {
         let identity = Identity::new(&policy.security)?;
         let needs_peer = !policy.security.internal.spiffe_trust_domains.is_empty()
             || policy.operations.iter().any(|o| !o.callers.is_empty());
+        let needs_clock = policy
+            .security
+            .schemes
+            .iter()
+            .any(|s| matches!(s.kind, specguard_policy::security::SchemeKind::Jwt(_)));
         Ok(Engine {
             policy,
             validator,
             router,
             identity,
             needs_peer,
+            needs_clock,
         })
     }
 

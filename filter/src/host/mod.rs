@@ -427,8 +427,10 @@ impl HttpContext for Http {
                 ))
             }
         };
+        // Each host call costs; the clock and the peer are read only when a
+        // check needs them.
         let mut head = RequestHead {
-            now: now_secs(),
+            now: if engine.needs_clock { now_secs() } else { 0 },
             ..RequestHead::default()
         };
         if engine.needs_peer {
