@@ -599,3 +599,54 @@ fn token_header_and_query_parameter_are_configurable_and_key_files_embed() {
     assert_eq!(e.request_headers(&head, true).1, Step::Continue);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn mutated_tokens_never_crash_and_never_pass_as_someone_else() {
+    let e = engine();
+    let token = keys().es.sign(claims("orders:read")).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ";
+    let mut accepted = 0;
+    // Bounded: each refusal that gets as far as a signature check costs an
+    // ES256 verification (slow in debug builds).
+    for _ in 0..400 {
+        let mut t = token.clone().into_bytes();
+        for _ in 0..1 + next() % 3 {
+            let i = (next() % t.len() as u64) as usize;
+            match next() % 3 {
+                0 => t[i] = alphabet[(next() % alphabet.len() as u64) as usize],
+                1 => {
+                    t.remove(i);
+                }
+                _ => t.insert(i, alphabet[(next() % alphabet.len() as u64) as usize]),
+            }
+        }
+        let Ok(t) = String::from_utf8(t) else {
+            continue;
+        };
+        let (ex, s) = req(
+            &e,
+            "GET",
+            "/orders",
+            &[("authorization", &format!("Bearer {t}"))],
+            NOW,
+        );
+        match code(&s) {
+            (401, "unauthenticated") => {}
+            (200, "ok") => {
+                // Only a non-canonical spelling of the same token can pass, and
+                // then as the same caller.
+                accepted += 1;
+                assert_eq!(ex.caller.unwrap().subject.as_deref(), Some("user-42"));
+            }
+            other => panic!("{other:?} for {t}"),
+        }
+    }
+    assert!(accepted < 40, "{accepted} mutated tokens accepted");
+}
