@@ -101,6 +101,9 @@ pub struct Engine {
     pub needs_peer: bool,
     /// Some check needs the clock (token lifetimes); the host reads it only then.
     pub needs_clock: bool,
+    /// Per operation, its path template's variable names in order (the order
+    /// the router returns their values in).
+    template_vars: Vec<Vec<String>>,
 }
 
 /// Matches a content type against declared media ranges: exact, then
@@ -127,9 +130,9 @@ pub fn match_media(declared: &[MediaType], content_type: &str) -> Option<usize> 
         .or_else(|| declared.iter().position(|m| m.media_type == "*/*"))
 }
 
-fn status_matches(key: &str, status: u16) -> bool {
-    let s = status.to_string();
-    key == s || (key.ends_with("XX") && key.as_bytes().first() == s.as_bytes().first())
+/// Whether a response key (`404`, `4XX`) covers `status` (given as text).
+fn status_matches(key: &str, status: &str) -> bool {
+    key == status || (key.ends_with("XX") && key.as_bytes().first() == status.as_bytes().first())
 }
 
 impl Engine {
@@ -164,6 +167,11 @@ impl Engine {
             .schemes
             .iter()
             .any(|s| matches!(s.kind, specguard_policy::security::SchemeKind::Jwt(_)));
+        let template_vars = policy
+            .operations
+            .iter()
+            .map(|op| specguard_policy::check::path_template_params(&op.path).unwrap_or_default())
+            .collect();
         Ok(Engine {
             policy,
             validator,
@@ -171,6 +179,7 @@ impl Engine {
             identity,
             needs_peer,
             needs_clock,
+            template_vars,
         })
     }
 
@@ -262,13 +271,21 @@ impl Engine {
         };
         // An internal operation does not exist for other callers: answered
         // exactly like an unknown path, before anything else can differ.
-        if op.internal && !self.identity.classify(op, &cred) {
-            ex.shadow = true;
-            return ex.decide(Reject::new(
-                404,
-                "not-found",
-                format!("{} {path}: no such operation", req.method),
-            ));
+        // Identity is checked here only for internal operations (the caller's
+        // class decides whether they exist); for the rest it comes after the
+        // generic checks below. Either way it is checked once.
+        let mut identity = None;
+        if op.internal {
+            let checked = self.identity.check(op, &cred);
+            if !matches!(&checked, Ok((caller, _)) if caller.internal) {
+                ex.shadow = true;
+                return ex.decide(Reject::new(
+                    404,
+                    "not-found",
+                    format!("{} {path}: no such operation", req.method),
+                ));
+            }
+            identity = Some(checked);
         }
         ex.op = Some(op_index);
         ex.mode = op.mode;
@@ -290,7 +307,7 @@ impl Engine {
         }
 
         // Authenticate, then authorize (REC-API-14), before any validation.
-        match self.identity.check(op, &cred) {
+        match identity.unwrap_or_else(|| self.identity.check(op, &cred)) {
             Ok((caller, ops)) => {
                 ex.internal = caller.internal;
                 ex.caller = Some(caller);
@@ -323,11 +340,7 @@ impl Engine {
                 }
             }
         }
-        let template_vars: Vec<&str> = op
-            .path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .collect();
+        let template_vars = &self.template_vars[op_index];
 
         // Query: every key must belong to a declared parameter (or carry a credential).
         for (k, _) in &pairs {
@@ -583,14 +596,15 @@ impl Engine {
         let Some(op) = ex.op.map(|i| &self.policy.operations[i]) else {
             return Step::Continue;
         };
+        let code = status.to_string();
         let declared = op
             .responses
             .iter()
-            .position(|r| r.status == status.to_string())
+            .position(|r| r.status == code)
             .or_else(|| {
                 op.responses
                     .iter()
-                    .position(|r| status_matches(&r.status, status))
+                    .position(|r| status_matches(&r.status, &code))
             })
             .or_else(|| op.responses.iter().position(|r| r.status == "default"));
         let Some(ri) = declared else {

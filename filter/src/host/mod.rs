@@ -11,10 +11,9 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 use specguard_policy::model::{HeaderMode, Mode};
-use specguard_policy::security::JwksSource;
 
 use crate::engine::{Engine, Exchange, RequestHead, Step};
-use crate::identity::HeaderOp;
+use crate::identity::{HeaderOp, RemoteSource};
 use crate::problem::Reject;
 
 proxy_wasm::main! {{
@@ -88,12 +87,7 @@ fn now_secs() -> u64 {
 
 /// A remote JWK Set the root context keeps fresh.
 struct RemoteJwks {
-    scheme: usize,
-    name: String,
-    cluster: String,
-    authority: String,
-    path: String,
-    refresh_s: u64,
+    src: RemoteSource,
     next_fetch: u64,
     last_early: u64,
     in_flight: Option<u32>,
@@ -116,21 +110,21 @@ impl Root {
         let j = &mut self.jwks[i];
         let headers = vec![
             (":method", "GET"),
-            (":path", j.path.as_str()),
-            (":authority", j.authority.as_str()),
+            (":path", j.src.path.as_str()),
+            (":authority", j.src.authority.as_str()),
             ("accept", "application/json"),
         ];
-        match hostcalls::dispatch_http_call(&j.cluster, headers, None, vec![], JWKS_TIMEOUT) {
+        match hostcalls::dispatch_http_call(&j.src.cluster, headers, None, vec![], JWKS_TIMEOUT) {
             Ok(token) => j.in_flight = Some(token),
             Err(e) => {
                 log(
                     LogLevel::Warn,
                     &format!(
                         "JWKS for {}: cannot dispatch to cluster {}: {e:?}",
-                        j.name, j.cluster
+                        j.src.name, j.src.cluster
                     ),
                 );
-                j.next_fetch = now + JWKS_RETRY_S.min(j.refresh_s);
+                j.next_fetch = now + JWKS_RETRY_S.min(j.src.refresh_s);
             }
         }
     }
@@ -158,7 +152,7 @@ impl Context for Root {
             .unwrap_or_default();
         let j = &mut self.jwks[i];
         let result = match (&self.engine, status.as_deref()) {
-            (Some(engine), Some("200")) => engine.identity.install_jwks(j.scheme, &body),
+            (Some(engine), Some("200")) => engine.identity.install_jwks(j.src.scheme, &body),
             (_, status) => Err(format!(
                 "endpoint answered {}",
                 status.unwrap_or("nothing (unreachable or timed out)")
@@ -168,9 +162,9 @@ impl Context for Root {
             Ok(n) => {
                 log(
                     LogLevel::Info,
-                    &format!("JWKS for {}: {n} keys loaded", j.name),
+                    &format!("JWKS for {}: {n} keys loaded", j.src.name),
                 );
-                j.next_fetch = now + j.refresh_s;
+                j.next_fetch = now + j.src.refresh_s;
             }
             Err(e) => {
                 // The last good keys stay in place; with none, tokens are refused.
@@ -178,10 +172,10 @@ impl Context for Root {
                     LogLevel::Warn,
                     &format!(
                         "JWKS for {}: refresh failed, keeping the previous keys: {e}",
-                        j.name
+                        j.src.name
                     ),
                 );
-                j.next_fetch = now + JWKS_RETRY_S.min(j.refresh_s);
+                j.next_fetch = now + JWKS_RETRY_S.min(j.src.refresh_s);
             }
         }
     }
@@ -235,27 +229,13 @@ impl RootContext for Root {
                 );
                 self.jwks = engine
                     .identity
-                    .remote_sources(&engine.policy.security)
+                    .remote_sources()
                     .into_iter()
-                    .filter_map(|(scheme, src)| match src {
-                        JwksSource::Remote {
-                            cluster,
-                            authority,
-                            path,
-                            refresh_s,
-                            ..
-                        } => Some(RemoteJwks {
-                            scheme,
-                            name: engine.policy.security.schemes[scheme].name.clone(),
-                            cluster,
-                            authority,
-                            path,
-                            refresh_s,
-                            next_fetch: 0,
-                            last_early: 0,
-                            in_flight: None,
-                        }),
-                        JwksSource::Inline { .. } => None,
+                    .map(|src| RemoteJwks {
+                        src,
+                        next_fetch: 0,
+                        last_early: 0,
+                        in_flight: None,
                     })
                     .collect();
                 self.engine = Some(Rc::new(engine));
@@ -285,8 +265,8 @@ impl RootContext for Root {
                 && self
                     .engine
                     .as_ref()
-                    .is_some_and(|e| e.identity.take_kid_miss(self.jwks[i].scheme))
-                && now >= self.jwks[i].last_early + self.jwks[i].refresh_s;
+                    .is_some_and(|e| e.identity.take_kid_miss(self.jwks[i].src.scheme))
+                && now >= self.jwks[i].last_early + self.jwks[i].src.refresh_s;
             if early {
                 self.jwks[i].last_early = now;
             }

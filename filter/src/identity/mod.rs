@@ -50,6 +50,17 @@ pub enum HeaderOp {
     Set(String, String),
 }
 
+/// A remote JWK Set: which scheme it serves and where the host fetches it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteSource {
+    pub scheme: usize,
+    pub name: String,
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub refresh_s: u64,
+}
+
 /// What the request carries for identity (gathered by the host).
 pub struct Credentials<'r> {
     pub headers: &'r [(String, String)],
@@ -220,15 +231,30 @@ impl Identity {
         Ok(n)
     }
 
-    /// Remote key sets to fetch: (scheme index, source).
-    pub fn remote_sources(&self, sec: &Security) -> Vec<(usize, JwksSource)> {
-        sec.schemes
+    /// Remote key sets the host must fetch and keep fresh.
+    pub fn remote_sources(&self) -> Vec<RemoteSource> {
+        self.schemes
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(&s.kind, SchemeKind::Jwt(j) if matches!(j.jwks, JwksSource::Remote { .. })))
-            .filter_map(|(i, s)| match &s.kind {
-                SchemeKind::Jwt(j) => Some((i, j.jwks.clone())),
-                SchemeKind::ApiKey(_) => None,
+            .filter_map(|(scheme, s)| match s {
+                SchemeRuntime::Jwt(rt) => match &rt.cfg.jwks {
+                    JwksSource::Remote {
+                        cluster,
+                        authority,
+                        path,
+                        refresh_s,
+                        ..
+                    } => Some(RemoteSource {
+                        scheme,
+                        name: self.names[scheme].clone(),
+                        cluster: cluster.clone(),
+                        authority: authority.clone(),
+                        path: path.clone(),
+                        refresh_s: *refresh_s,
+                    }),
+                    JwksSource::Inline { .. } => None,
+                },
+                SchemeRuntime::ApiKey(_) => None,
             })
             .collect()
     }
@@ -443,15 +469,6 @@ impl Identity {
         }
         caller.internal = self.class(&caller);
         Ok((caller.clone(), self.header_ops(cred, &caller, &consumed)))
-    }
-
-    /// The caller class alone, for deciding whether an internal operation
-    /// exists for this caller (never fails: unknown callers are external).
-    pub fn classify(&self, op: &Operation, cred: &Credentials) -> bool {
-        match self.check(op, cred) {
-            Ok((c, _)) => c.internal,
-            Err(_) => false,
-        }
     }
 
     /// Header changes for a request that was not authenticated but goes on

@@ -82,6 +82,9 @@ struct Node {
     closes_ref: bool,
     /// Some field under this node may be removed from a response.
     may_redact: bool,
+    /// JSON types a value of this schema may take, following `$ref` and
+    /// combinators (computed once; parameters are coerced with it).
+    value_types: u8,
 }
 
 const T_NULL: u8 = 1;
@@ -195,6 +198,7 @@ impl Validator {
                 },
                 may_redact: false,
                 closes_ref: false,
+                value_types: 0,
                 s: s.clone(),
             });
         }
@@ -219,6 +223,10 @@ impl Validator {
             let target_plain = s.reference.is_some_and(|t| !v.nodes[t as usize].in_place);
             v.nodes[i].closes_ref =
                 only_ref && never_uneval && target_plain && s.unevaluated_items.is_none();
+        }
+        for i in 0..v.nodes.len() {
+            let t = v.value_types_inner(i as SchemaId, &mut HashSet::new());
+            v.nodes[i].value_types = t;
         }
         Ok(v.with_derived_flags())
     }
@@ -905,8 +913,7 @@ impl Validator {
     /// The JSON types a parameter decoded against schema `id` may take
     /// (following `$ref` and `allOf`): used to coerce text into JSON values.
     pub fn value_types(&self, id: SchemaId) -> u8 {
-        let mut seen = HashSet::new();
-        self.value_types_inner(id, &mut seen)
+        self.node(id).value_types
     }
 
     fn value_types_inner(&self, id: SchemaId, seen: &mut HashSet<SchemaId>) -> u8 {
