@@ -160,7 +160,7 @@ impl<'a> SchemaCompiler<'a> {
                 origin: at.to_string(),
                 ..Schema::default()
             },
-            Some(Value::Object(obj)) => self.convert_object(doc, pointer, &at, &obj),
+            Some(Value::Object(obj)) => self.convert_object(doc, &at, &obj),
             _ => {
                 self.diags
                     .error(&at, "a schema must be an object or a boolean", None);
@@ -282,13 +282,7 @@ impl<'a> SchemaCompiler<'a> {
         }
     }
 
-    fn convert_object(
-        &mut self,
-        doc: DocId,
-        pointer: &str,
-        at: &Location,
-        obj: &Map<String, Value>,
-    ) -> Schema {
+    fn convert_object(&mut self, doc: DocId, at: &Location, obj: &Map<String, Value>) -> Schema {
         let mut s = Schema {
             origin: at.to_string(),
             ..Schema::default()
@@ -296,7 +290,6 @@ impl<'a> SchemaCompiler<'a> {
         let mut nullable = false;
         let mut excl_min_flag = false;
         let mut excl_max_flag = false;
-        let _ = pointer;
 
         if let Some(r) = obj.get("$ref") {
             match r.as_str() {
